@@ -1,0 +1,39 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both work on a fresh machine
+# with only python3 (>= 3.11) and make installed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test migrate lint bench clean
+
+$(VENV)/.python-ok:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "db-postgres-service needs Python >= 3.11 (set PYTHON=python3.x)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	touch $@
+
+$(VENV)/.installed-run: pyproject.toml $(VENV)/.python-ok
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.python-ok
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@ $(VENV)/.installed-run
+
+run: $(VENV)/.installed-run
+	exec $(BIN)/db-postgres-service serve --migrate
+
+test: $(VENV)/.installed-dev
+	$(BIN)/pytest
+
+migrate: $(VENV)/.installed-run
+	$(BIN)/db-postgres-service migrate
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict src
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

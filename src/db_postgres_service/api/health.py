@@ -1,0 +1,49 @@
+"""Liveness and readiness probes."""
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from db_postgres_service.core.database import unit_of_work
+from db_postgres_service.core.db_errors import DATABASE_FAILURES
+from db_postgres_service.core.errors import ServiceUnavailable
+from db_postgres_service.repositories.health_repository import HealthRepository
+
+from .problems import problem_responses
+
+router = APIRouter(tags=["operations"])
+READINESS_TIMEOUT_SECONDS = 1.0
+
+
+class Status(BaseModel):
+    status: str
+
+
+@router.get("/health", response_model=Status, summary="Liveness: the process is up")
+async def health() -> Status:
+    return Status(status="ok")
+
+
+@router.get(
+    "/health/ready",
+    response_model=Status,
+    responses=problem_responses(503),
+    summary="Readiness: the database answers and the schema is at the latest migration",
+)
+async def ready(request: Request) -> Status:
+    expected: str = request.app.state.schema_head
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+            async with unit_of_work(request.app.state.sessionmaker) as session:
+                revision = await HealthRepository(session).schema_revision()
+    except DATABASE_FAILURES:
+        raise ServiceUnavailable(
+            f"The database did not answer within {READINESS_TIMEOUT_SECONDS:g} s."
+        ) from None
+    if revision != expected:
+        raise ServiceUnavailable(
+            f"The schema is at revision {revision or 'none'}, expected {expected}; "
+            "run `db-postgres-service migrate`."
+        )
+    return Status(status="ok")

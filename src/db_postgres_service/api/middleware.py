@@ -1,0 +1,108 @@
+"""Pure ASGI middleware for what every request needs before routing.
+
+Pure ASGI rather than BaseHTTPMiddleware: it adds no task or stream per request, which matters
+on the hot read paths.
+"""
+
+import logging
+import re
+import uuid
+
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .problems import PROBLEM_MEDIA_TYPE, internal_error_body
+
+logger = logging.getLogger(__name__)
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id_of(scope: Scope) -> str:
+    """The caller's request id when it is a sane token, otherwise a fresh UUID."""
+    value: bytes
+    for name, value in scope["headers"]:
+        if name == b"x-request-id" and _SANE_REQUEST_ID.fullmatch(value):
+            return value.decode("ascii")
+    return str(uuid.uuid4())
+
+
+class RequestContextMiddleware:
+    """Assigns the request id, folds a trailing slash, enforces the body size limit, and turns
+    a genuine bug into a 500 problem that still carries the request id."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_of(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        path: str = scope["path"]
+        if len(path) > 1 and path.endswith("/"):
+            # Every route answers with and without a trailing slash, without a redirect.
+            scope["path"] = path.rstrip("/") or "/"
+
+        response_started = False
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, self._limited(scope, receive), send_with_request_id)
+        except Exception:
+            logger.exception("unhandled error")
+            if response_started:
+                raise
+            await _send_internal_error(send_with_request_id, request_id)
+
+    def _limited(self, scope: Scope, receive: Receive) -> Receive:
+        """A receive that refuses a body over the limit, declared or chunked."""
+        limit = self.max_body_bytes
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+
+                async def refuse() -> Message:
+                    raise _too_large(limit)
+
+                return refuse
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _too_large(limit)
+            return message
+
+        return counting_receive
+
+
+def _too_large(limit: int) -> HTTPException:
+    # An HTTPException, because FastAPI lets exactly that kind through while it reads a body.
+    return HTTPException(413, f"The request body exceeds the limit of {limit} bytes.")
+
+
+async def _send_internal_error(send: Send, request_id: str) -> None:
+    body = internal_error_body(request_id)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

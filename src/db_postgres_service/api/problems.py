@@ -1,0 +1,184 @@
+"""Every error any request can produce, rendered as RFC 9457 problem+json in one place."""
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.routing import Match
+
+from db_postgres_service.core.db_errors import DATABASE_FAILURES, map_database_error
+from db_postgres_service.core.errors import (
+    PROBLEM_BASE_URI,
+    MalformedRequest,
+    ServiceError,
+    ValidationFailed,
+)
+from db_postgres_service.schemas.problem import Problem
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+logger = logging.getLogger(__name__)
+
+_HTTP_PROBLEMS: Mapping[int, tuple[str, str]] = {
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    413: ("payload-too-large", "Request body too large"),
+}
+_DESCRIPTIONS: Mapping[int, str] = {
+    400: "Malformed JSON body",
+    404: "Unknown resource or route",
+    409: "Uniqueness conflict (`conflicting_field`)",
+    413: "Request body over the limit",
+    415: "Request body is not JSON",
+    422: "Validation failed (`errors`)",
+    503: "Database unavailable, pool exhausted or statement timed out",
+}
+
+
+def problem_body(
+    *,
+    status: int,
+    kind: str,
+    title: str,
+    detail: str,
+    request_id: str,
+    extensions: Mapping[str, Any] | None = None,
+) -> bytes:
+    return orjson.dumps(
+        {
+            "type": PROBLEM_BASE_URI + kind,
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "request_id": request_id,
+            **(extensions or {}),
+        }
+    )
+
+
+def internal_error_body(request_id: str) -> bytes:
+    return problem_body(
+        status=500,
+        kind="internal",
+        title="Internal server error",
+        detail="The service hit an unexpected error; it has been logged.",
+        request_id=request_id,
+    )
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    kind: str,
+    title: str,
+    detail: str,
+    extensions: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    body = problem_body(
+        status=status,
+        kind=kind,
+        title=title,
+        detail=detail,
+        request_id=request.state.request_id,
+        extensions=extensions,
+    )
+    return Response(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def service_error_response(request: Request, error: ServiceError) -> Response:
+    return problem_response(
+        request,
+        status=error.status,
+        kind=error.kind,
+        title=error.title,
+        detail=error.detail,
+        extensions=error.extensions,
+        headers=error.headers,
+    )
+
+
+async def _on_service_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, ServiceError)
+    return service_error_response(request, error)
+
+
+async def _on_validation_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    errors = error.errors()
+    if any(item.get("type") == "json_invalid" for item in errors):
+        return service_error_response(request, MalformedRequest("The body is not valid JSON."))
+    # Only location and message go back: pydantic's `input` would echo secrets such as passwords.
+    public = [
+        {"loc": list(item.get("loc", ())), "msg": str(item.get("msg", ""))} for item in errors
+    ]
+    return service_error_response(request, ValidationFailed(public))
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route fully matches on this path (not only the first partial match)."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+    return ", ".join(allowed)
+
+
+async def _on_http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    kind, title = _HTTP_PROBLEMS.get(error.status_code, ("http-error", "HTTP error"))
+    headers = dict(error.headers or {})
+    detail = str(error.detail)
+    if error.status_code == 404:
+        detail = "No such resource or route."
+    if error.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+        detail = f"{request.method} is not allowed here; see the Allow header."
+    return problem_response(
+        request, status=error.status_code, kind=kind, title=title, detail=detail, headers=headers
+    )
+
+
+async def _on_database_error(request: Request, error: Exception) -> Response:
+    mapped = map_database_error(error)
+    if mapped is None:
+        # A genuine bug: the request middleware logs it and answers 500.
+        raise error
+    logger.warning("database error answered with %s: %s", mapped.status, type(error).__name__)
+    return service_error_response(request, mapped)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _on_service_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(HTTPException, _on_http_error)
+    for database_failure in DATABASE_FAILURES:
+        app.add_exception_handler(database_failure, _on_database_error)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations of the problem responses a route can give."""
+    return {
+        status: {
+            "model": Problem,
+            "description": _DESCRIPTIONS.get(status, "Problem"),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": Problem.model_json_schema()}},
+        }
+        for status in statuses
+    }
+
+
+def common_statuses(extra: Iterable[int] = ()) -> tuple[int, ...]:
+    return tuple(sorted({422, 503, *extra}))

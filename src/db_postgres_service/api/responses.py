@@ -1,0 +1,28 @@
+"""Building the user resource's HTTP responses."""
+
+from fastapi import Request, Response, status
+
+from db_postgres_service.repositories.user_repository import UserRecord
+from db_postgres_service.schemas.user import UserOut
+
+from .conditional import etag_for, none_match
+
+JSON_MEDIA_TYPE = "application/json"
+
+
+def user_response(
+    user: UserRecord,
+    request: Request,
+    *,
+    status_code: int = status.HTTP_200_OK,
+    location: str | None = None,
+) -> Response:
+    """The user as JSON with its ETag, or 304 when the caller's If-None-Match already has it."""
+    etag = etag_for(user.version)
+    headers = {"ETag": etag}
+    if status_code == status.HTTP_200_OK and none_match(request.headers.get("if-none-match"), etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    if location is not None:
+        headers["Location"] = location
+    body = UserOut.model_validate(user).model_dump_json().encode()
+    return Response(body, status_code=status_code, headers=headers, media_type=JSON_MEDIA_TYPE)

@@ -1,0 +1,55 @@
+"""Settings read from the environment (and an optional `.env`), validated once at startup."""
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; each is documented in the README."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        default="postgresql+asyncpg://postgres@127.0.0.1:5432/db_postgres_service",
+        description="PostgreSQL DSN; plain postgresql:// is accepted and driven through asyncpg.",
+    )
+    db_pool_size: int = Field(default=10, ge=1, le=1000)
+    db_max_overflow: int = Field(default=5, ge=0, le=1000)
+    db_pool_timeout: float = Field(default=2.0, gt=0, le=300)
+    db_connect_timeout: float = Field(default=2.0, gt=0, le=300)
+    db_statement_timeout_ms: int = Field(default=5000, ge=0)
+    db_pool_recycle: float = Field(default=1800.0, gt=0)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    log_level: LogLevel = "INFO"
+    password_hash_threads: int = Field(default=4, ge=1, le=64)
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _use_asyncpg(cls, value: object) -> object:
+        """Accept the libpq-style URLs operators have; always drive them through asyncpg."""
+        if not isinstance(value, str):
+            return value
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("DATABASE_URL is not a database URL") from None
+        if url.get_backend_name() not in {"postgres", "postgresql"}:
+            raise ValueError("DATABASE_URL must point to PostgreSQL")
+        return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,81 @@
+"""The one place where database failures become errors with meaning for the caller."""
+
+from sqlalchemy.exc import DBAPIError, InterfaceError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from .errors import Conflict, ServiceError, ServiceUnavailable
+
+UNIQUE_VIOLATION = "23505"
+SERIALIZATION_FAILURE = "40001"
+DEADLOCK_DETECTED = "40P01"
+QUERY_CANCELED = "57014"
+# Class 08 is "connection exception", 57P0x is "operator intervention" (shutdown, crash
+# recovery, cannot-connect-now) and 53 is "insufficient resources" (e.g. too many connections).
+_UNAVAILABLE_PREFIXES = ("08", "57P", "53")
+
+
+# Exception classes whose instances may be database trouble rather than bugs.
+DATABASE_FAILURES: tuple[type[Exception], ...] = (DBAPIError, PoolTimeout, OSError)
+
+
+def _sqlstate(error: DBAPIError) -> str | None:
+    state = getattr(error.orig, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
+def _constraint_name(error: DBAPIError) -> str | None:
+    cause = error.orig.__cause__ if error.orig is not None else None
+    name = getattr(cause, "constraint_name", None)
+    return name if isinstance(name, str) else None
+
+
+def _table_name(error: DBAPIError) -> str | None:
+    cause = error.orig.__cause__ if error.orig is not None else None
+    name = getattr(cause, "table_name", None)
+    return name if isinstance(name, str) else None
+
+
+def conflicting_field(error: DBAPIError) -> str | None:
+    """The field a unique violation is about, read from the constraint's conventional name."""
+    if _sqlstate(error) != UNIQUE_VIOLATION:
+        return None
+    constraint, table = _constraint_name(error), _table_name(error)
+    if constraint is None or table is None:
+        return None
+    prefix = f"uq_{table}_"
+    return constraint.removeprefix(prefix) if constraint.startswith(prefix) else None
+
+
+def map_database_error(error: Exception) -> ServiceError | None:
+    """Translate a database or pool failure into a ServiceError, or None for a genuine bug."""
+    if isinstance(error, PoolTimeout):
+        return ServiceUnavailable("All database connections are busy; retry shortly.")
+    if isinstance(error, OSError):
+        return ServiceUnavailable(
+            "The database is unreachable; retry shortly.", retry_after_seconds=2
+        )
+    if not isinstance(error, DBAPIError):
+        return None
+    field = conflicting_field(error)
+    if field is not None:
+        return Conflict(field)
+    state = _sqlstate(error)
+    if state == QUERY_CANCELED:
+        return ServiceUnavailable("The database statement timed out; retry shortly.")
+    if state in {SERIALIZATION_FAILURE, DEADLOCK_DETECTED}:
+        return ServiceUnavailable(
+            "The transaction collided with another one; retry it.", retry_after_seconds=0
+        )
+    if (
+        error.connection_invalidated
+        or isinstance(error, InterfaceError)
+        or isinstance(error.orig, OSError)
+    ):
+        return ServiceUnavailable(
+            "The database connection was lost; retry shortly.", retry_after_seconds=2
+        )
+    if state is not None and state.startswith(_UNAVAILABLE_PREFIXES):
+        return ServiceUnavailable(
+            "The database is unavailable; retry shortly.", retry_after_seconds=2
+        )
+    return None

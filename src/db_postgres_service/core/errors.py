@@ -1,0 +1,94 @@
+"""Errors as values with meaning: each kind knows its HTTP status and stable problem type.
+
+Repositories and services raise these; the API layer renders every one of them as RFC 9457
+problem+json in one place (`api/problems.py`). Nothing here knows about FastAPI.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+PROBLEM_BASE_URI = "https://db-postgres-service/problems/"
+
+
+class ServiceError(Exception):
+    """An error a caller should see; `extensions` are added to the problem body."""
+
+    status: ClassVar[int] = 500
+    kind: ClassVar[str] = "internal"
+    title: ClassVar[str] = "Internal server error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        extensions: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extensions: dict[str, Any] = dict(extensions or {})
+        self.headers: dict[str, str] = dict(headers or {})
+
+    @property
+    def type_uri(self) -> str:
+        return PROBLEM_BASE_URI + self.kind
+
+
+class MalformedRequest(ServiceError):
+    status = 400
+    kind = "malformed-request"
+    title = "Malformed request"
+
+
+class NotFound(ServiceError):
+    status = 404
+    kind = "not-found"
+    title = "Not found"
+
+
+class Conflict(ServiceError):
+    status = 409
+    kind = "conflict"
+    title = "Conflict"
+
+    def __init__(self, field: str, *, extensions: Mapping[str, Any] | None = None) -> None:
+        super().__init__(
+            f"A user with this {field} already exists.",
+            extensions={"conflicting_field": field, **(extensions or {})},
+        )
+        self.field = field
+
+
+class PreconditionFailed(ServiceError):
+    status = 412
+    kind = "precondition-failed"
+    title = "Precondition failed"
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    kind = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+class ValidationFailed(ServiceError):
+    status = 422
+    kind = "validation-failed"
+    title = "Validation failed"
+
+    def __init__(self, errors: Sequence[Mapping[str, Any]], detail: str | None = None) -> None:
+        super().__init__(
+            detail or "The request is not valid; see `errors`.",
+            extensions={"errors": [dict(error) for error in errors]},
+        )
+
+
+class ServiceUnavailable(ServiceError):
+    """The database cannot serve right now; the caller may retry after `Retry-After` seconds."""
+
+    status = 503
+    kind = "service-unavailable"
+    title = "Service unavailable"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_seconds)})

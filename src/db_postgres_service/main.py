@@ -1,0 +1,47 @@
+"""The application factory: everything is built here, at startup, never at import time."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from .api import health
+from .api import v1 as api_v1
+from .api.middleware import RequestContextMiddleware
+from .api.problems import install_problem_handlers
+from .core.config import Settings
+from .core.database import create_engine, create_sessionmaker
+from .core.migrations import head_revision
+from .core.security import PasswordHasher
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        hasher = PasswordHasher(threads=settings.password_hash_threads)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.password_hasher = hasher
+        app.state.schema_head = head_revision()
+        try:
+            yield
+        finally:
+            hasher.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="db-postgres-service",
+        summary="The one service through which business services read and write PostgreSQL data.",
+        version="1.0.0",
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.include_router(health.router)
+    app.include_router(api_v1.router)
+    return app

@@ -1,0 +1,39 @@
+import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Identity, Index, Integer, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, unique_name
+
+EMAIL_MAX_LENGTH = 255
+USERNAME_MAX_LENGTH = 100
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH))
+    username: Mapped[str] = mapped_column(String(USERNAME_MAX_LENGTH))
+    hashed_password: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[datetime.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+
+    __table_args__ = (
+        # Emails are compared case-insensitively by storing them lower-cased; the check keeps
+        # any writer (including a migration or a psql session) from breaking that invariant.
+        CheckConstraint("email = lower(email)", name="email_lower"),
+        CheckConstraint("version >= 1", name="version_positive"),
+        Index(unique_name("users", "email"), "email", unique=True),
+        # Keyset pagination by creation time, with id as the tie-breaker.
+        Index("ix_users_created_at_id", "created_at", "id"),
+    )
+
+
+# Usernames keep the case they were given but are unique regardless of case.
+Index(unique_name("users", "username"), func.lower(User.username), unique=True)

@@ -1,0 +1,73 @@
+"""The user resource as business services see it on the wire."""
+
+import datetime
+import re
+from typing import Annotated, Self
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import MISSING, AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from .common import RequestBody
+
+EMAIL_MAX_LENGTH = 254
+_ARGON2_HASH = re.compile(
+    r"\$argon2(id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+"
+)
+_BCRYPT_HASH = re.compile(r"\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}")
+
+
+def _normalise_email(value: str) -> str:
+    try:
+        checked = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise ValueError(str(error)) from None
+    return checked.normalized.lower()
+
+
+def _known_hash_format(value: str) -> str:
+    if _ARGON2_HASH.fullmatch(value) or _BCRYPT_HASH.fullmatch(value):
+        return value
+    raise ValueError("must be an argon2 hash in PHC form or a bcrypt hash in modular crypt form")
+
+
+Email = Annotated[
+    str,
+    Field(max_length=EMAIL_MAX_LENGTH, examples=["alice@example.com"]),
+    AfterValidator(_normalise_email),
+]
+Username = Annotated[
+    str,
+    Field(min_length=3, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$", examples=["Alice"]),
+]
+Password = Annotated[str, Field(min_length=8, max_length=1024)]
+PasswordHashText = Annotated[
+    str,
+    Field(max_length=255, examples=["$2b$12$..."]),
+    AfterValidator(_known_hash_format),
+]
+
+
+class UserCreate(RequestBody):
+    """A new user: exactly one of `password` (hashed here) or `password_hash` (imported)."""
+
+    email: Email
+    username: Username
+    password: Password | MISSING = MISSING
+    password_hash: PasswordHashText | MISSING = MISSING
+
+    @model_validator(mode="after")
+    def _exactly_one_secret(self) -> Self:
+        if (self.password is MISSING) == (self.password_hash is MISSING):
+            raise ValueError("give exactly one of `password` or `password_hash`")
+        return self
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    email: str
+    username: str
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    version: int

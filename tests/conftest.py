@@ -1,0 +1,135 @@
+"""Fixtures: a real PostgreSQL, a throw-away database per run, the app served over HTTP.
+
+With DATABASE_URL set, the suite uses that server (through its maintenance database) to create
+and drop its own databases; otherwise it starts an embedded PostgreSQL in a temporary folder.
+It never drops a database it did not create.
+"""
+
+import asyncio
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from db_postgres_service.core.config import Settings
+from db_postgres_service.core.embedded_postgres import EmbeddedPostgres
+from db_postgres_service.core.migrations import upgrade_to_head
+from db_postgres_service.main import create_app
+
+from .helpers import Database
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The libpq form of a SQLAlchemy URL, for asyncpg.connect()."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def with_database(url: str, database: str) -> str:
+    return make_url(url).set(database=database).render_as_string(hide_password=False)
+
+
+async def _admin(server_url: str, statement: str) -> None:
+    connection = await asyncpg.connect(asyncpg_dsn(server_url))
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+class ThrowAwayDatabases:
+    """Creates uniquely named databases on one server and drops exactly those."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = Settings(database_url=server_url).database_url
+        self.created: list[str] = []
+
+    def create(self, *, migrated: bool = True) -> str:
+        name = f"dps_test_{uuid.uuid4().hex[:12]}"
+        asyncio.run(_admin(self.server_url, f'CREATE DATABASE "{name}"'))
+        self.created.append(name)
+        url = with_database(self.server_url, name)
+        if migrated:
+            upgrade_to_head(url)
+        return url
+
+    async def acreate(self, *, migrated: bool = True) -> str:
+        """`create` from a coroutine: asyncio.run and Alembic need a thread without a loop."""
+        return await asyncio.to_thread(self.create, migrated=migrated)
+
+    def drop_all(self) -> None:
+        for name in self.created:
+            asyncio.run(_admin(self.server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    # Not under pytest's tmp_path: as root that lies in a 0700 folder the unprivileged server
+    # account cannot reach.
+    data_dir = Path(tempfile.mkdtemp(prefix="dps-test-pg-"))
+    try:
+        with EmbeddedPostgres(data_dir, fast_and_unsafe=True) as server:
+            yield server.url
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def databases(server_url: str) -> Iterator[ThrowAwayDatabases]:
+    registry = ThrowAwayDatabases(server_url)
+    try:
+        yield registry
+    finally:
+        registry.drop_all()
+
+
+@pytest.fixture(scope="session")
+def database_url(databases: ThrowAwayDatabases) -> str:
+    """The suite's main database, migrated to head."""
+    return databases.create()
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    return Settings(database_url=database_url, **overrides)
+
+
+@pytest.fixture(scope="session")
+async def app(database_url: str) -> AsyncIterator[FastAPI]:
+    application = create_app(make_settings(database_url))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture(autouse=True)
+async def _empty_tables(request: pytest.FixtureRequest) -> None:
+    """Each test that uses the app starts from empty tables, whatever ran before it."""
+    if "app" not in request.fixturenames:
+        return
+    application: FastAPI = request.getfixturevalue("app")
+    async with application.state.engine.begin() as connection:
+        await connection.execute(text("TRUNCATE users RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def db(app: FastAPI) -> Database:
+    return Database(app)

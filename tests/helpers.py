@@ -1,0 +1,60 @@
+"""Small builders shared by the HTTP tests."""
+
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import text
+
+PROBLEM = "application/problem+json"
+ARGON2_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$"
+    "9sTbSlTio3Biev89thdrlKKiCaYsjjYVJxGAL3swxpg"
+)
+BCRYPT_HASH = "$2b$12$GhvMmNVjRW29ulnudl.LbuAnUtN/LRfe1JsBm1Xu6LE3059z5Tr8m"
+
+
+def new_user(name: str = "alice", **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "email": f"{name}@example.com",
+        "username": name,
+        "password": "correct horse battery",
+    }
+    body.update(overrides)
+    return body
+
+
+async def create(client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
+    response = await client.post("/api/v1/users", json=new_user(**fields))
+    assert response.status_code == 201, response.text
+    user: dict[str, Any] = response.json()
+    return user
+
+
+def assert_problem(response: httpx.Response, status: int, kind: str) -> dict[str, Any]:
+    """The response is the RFC 9457 problem the contract names, with the request's id."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body: dict[str, Any] = response.json()
+    assert body["type"] == f"https://db-postgres-service/problems/{kind}"
+    assert body["status"] == status
+    assert body["title"]
+    assert body["detail"]
+    assert body["request_id"] == response.headers["x-request-id"]
+    return body
+
+
+class Database:
+    """Reads the database directly, to assert what a request really changed."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.engine = app.state.engine
+
+    async def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        async with self.engine.connect() as connection:
+            result = await connection.execute(text(sql), params)
+            return [dict(row._mapping) for row in result]
+
+    async def scalar(self, sql: str, **params: Any) -> Any:
+        async with self.engine.connect() as connection:
+            return (await connection.execute(text(sql), params)).scalar()

@@ -1,0 +1,69 @@
+"""Conventions every route shares: problem+json errors, request ids, methods and routes."""
+
+import httpx
+import pytest
+
+from .helpers import assert_problem, create
+
+
+async def test_an_unknown_route_is_a_404_problem(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/nothing-here")
+
+    assert_problem(response, 404, "not-found")
+
+
+async def test_a_wrong_method_is_405_with_every_allowed_method(client: httpx.AsyncClient) -> None:
+    created = await create(client)
+
+    response = await client.put(f"/api/v1/users/{created['id']}", json={})
+
+    assert_problem(response, 405, "method-not-allowed")
+    assert response.headers["allow"] == "GET"
+
+
+async def test_a_wrong_method_on_the_collection_is_405(client: httpx.AsyncClient) -> None:
+    response = await client.delete("/api/v1/users")
+
+    assert_problem(response, 405, "method-not-allowed")
+    assert "POST" in response.headers["allow"].split(", ")
+
+
+async def test_a_sane_request_id_is_echoed(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health", headers={"X-Request-ID": "abc.DEF-123:xyz_9"})
+
+    assert response.headers["x-request-id"] == "abc.DEF-123:xyz_9"
+
+
+@pytest.mark.parametrize("sent", ["", "has space", "x" * 129, "semi;colon", "ümlaut"])
+async def test_an_insane_request_id_is_replaced_by_a_uuid(
+    client: httpx.AsyncClient, sent: str
+) -> None:
+    response = await client.get("/health", headers={"X-Request-ID": sent.encode()})
+
+    returned = response.headers["x-request-id"]
+    assert returned != sent
+    assert len(returned) == 36
+    assert returned.count("-") == 4
+
+
+async def test_an_error_body_carries_the_callers_request_id(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/users/1", headers={"X-Request-ID": "trace-42"})
+
+    problem = assert_problem(response, 404, "not-found")
+    assert problem["request_id"] == "trace-42"
+
+
+async def test_the_openapi_document_declares_problem_responses(client: httpx.AsyncClient) -> None:
+    response = await client.get("/openapi.json")
+
+    assert response.status_code == 200
+    create_op = response.json()["paths"]["/api/v1/users"]["post"]
+    assert {"201", "409", "422"} <= set(create_op["responses"])
+    assert "application/problem+json" in create_op["responses"]["409"]["content"]
+
+
+async def test_the_interactive_docs_are_served(client: httpx.AsyncClient) -> None:
+    response = await client.get("/docs")
+
+    assert response.status_code == 200
+    assert "swagger" in response.text.lower()

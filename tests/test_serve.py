@@ -1,0 +1,124 @@
+"""`db-postgres-service serve` as `make run` starts it: embedded PostgreSQL, production server."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` runs; a zombie (exited, not yet reaped) counts as gone."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def wait_until(condition: object, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@dataclass
+class Service:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    workdir: Path
+
+    def postmaster_pid(self) -> int:
+        pid_file = self.workdir / ".data" / "postgres" / "postmaster.pid"
+        return int(pid_file.read_text().splitlines()[0])
+
+    def ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"the service exited with {self.process.returncode}")
+        try:
+            return httpx.get(f"{self.base_url}/health/ready", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+
+@pytest.fixture
+def service() -> Iterator[Service]:
+    """The service started from a fresh folder without DATABASE_URL, as on a new machine."""
+    # A fresh folder outside pytest's 0700 tmp tree, which the server account could not reach.
+    workdir = Path(tempfile.mkdtemp(prefix="dps-serve-"))
+    workdir.chmod(0o755)
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    environment.update(PORT=str(port), WEB_CONCURRENCY="1", LOG_LEVEL="WARNING")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "db_postgres_service", "serve"],
+        cwd=workdir,
+        env=environment,
+        start_new_session=True,
+    )
+    service = Service(process, f"http://127.0.0.1:{port}", workdir)
+    try:
+        assert wait_until(service.ready, 60), "the service did not become ready"
+        yield service
+    finally:
+        # Whatever the test did to the main process, leave nothing of the group behind.
+        with_suppressed_lookup(lambda: os.killpg(process.pid, signal.SIGKILL))
+        process.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def with_suppressed_lookup(action: object) -> None:
+    try:
+        if callable(action):
+            action()
+    except ProcessLookupError:
+        pass
+
+
+def test_serve_without_database_url_runs_on_an_embedded_postgres(service: Service) -> None:
+    created = httpx.post(
+        f"{service.base_url}/api/v1/users",
+        json={"email": "a@example.com", "username": "alice", "password": "correct horse"},
+    )
+
+    assert created.status_code == 201
+    assert httpx.get(f"{service.base_url}/api/v1/users/by_username/alice").json() == created.json()
+    assert (service.workdir / ".data" / "postgres" / "PG_VERSION").exists()
+
+
+def test_sigterm_stops_the_service_and_its_postgres(service: Service) -> None:
+    postmaster = service.postmaster_pid()
+
+    service.process.send_signal(signal.SIGTERM)
+
+    assert service.process.wait(30) == 0
+    assert wait_until(lambda: not alive(postmaster), 10)
+
+
+def test_no_postgres_outlives_a_sigkilled_service(service: Service) -> None:
+    postmaster = service.postmaster_pid()
+    assert alive(postmaster)
+
+    service.process.kill()
+    service.process.wait(10)
+
+    assert wait_until(lambda: not alive(postmaster), 10), "postgres outlived the service"

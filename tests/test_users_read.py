@@ -1,0 +1,105 @@
+"""GET /api/v1/users/{id} and /by_username/{username}, as CONTRACT.md words them."""
+
+import httpx
+import pytest
+
+from .helpers import assert_problem, create
+
+
+async def test_get_by_id_answers_the_user_with_its_etag(client: httpx.AsyncClient) -> None:
+    created = await create(client, name="alice")
+
+    response = await client.get(f"/api/v1/users/{created['id']}")
+
+    assert response.status_code == 200
+    assert response.json() == created
+    assert response.headers["etag"] == '"1"'
+    assert response.headers["content-type"] == "application/json"
+
+
+async def test_get_by_id_answers_with_a_trailing_slash_too(client: httpx.AsyncClient) -> None:
+    created = await create(client)
+
+    response = await client.get(f"/api/v1/users/{created['id']}/")
+
+    assert response.status_code == 200
+    assert response.json() == created
+
+
+@pytest.mark.parametrize("header", ['"1"', 'W/"1"', '"7", "1"', "*"])
+async def test_get_by_id_answers_304_when_if_none_match_has_the_current_tag(
+    client: httpx.AsyncClient, header: str
+) -> None:
+    created = await create(client)
+
+    response = await client.get(f"/api/v1/users/{created['id']}", headers={"If-None-Match": header})
+
+    assert response.status_code == 304
+    assert response.content == b""
+    assert response.headers["etag"] == '"1"'
+
+
+async def test_get_by_id_answers_200_when_if_none_match_has_another_tag(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await create(client)
+
+    response = await client.get(
+        f"/api/v1/users/{created['id']}", headers={"If-None-Match": '"2", W/"3"'}
+    )
+
+    assert response.status_code == 200
+    assert response.json() == created
+
+
+async def test_get_by_id_of_an_unknown_user_is_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/users/424242")
+
+    assert_problem(response, 404, "not-found")
+
+
+@pytest.mark.parametrize("user_id", ["0", "-5", "99999999999999999999999"])
+async def test_get_by_id_of_an_integer_no_user_can_have_is_404(
+    client: httpx.AsyncClient, user_id: str
+) -> None:
+    response = await client.get(f"/api/v1/users/{user_id}")
+
+    assert_problem(response, 404, "not-found")
+
+
+@pytest.mark.parametrize("user_id", ["abc", "1.5", "1e3"])
+async def test_get_by_id_with_a_non_integer_id_is_422(
+    client: httpx.AsyncClient, user_id: str
+) -> None:
+    response = await client.get(f"/api/v1/users/{user_id}")
+
+    problem = assert_problem(response, 422, "validation-failed")
+    assert [error["loc"] for error in problem["errors"]] == [["path", "user_id"]]
+
+
+async def test_get_by_username_matches_case_insensitively(client: httpx.AsyncClient) -> None:
+    created = await create(client, name="alice", username="Alice.Smith")
+
+    response = await client.get("/api/v1/users/by_username/aLICE.sMITH")
+
+    assert response.status_code == 200
+    assert response.json() == created
+    assert response.headers["etag"] == '"1"'
+
+
+async def test_get_by_username_of_an_unknown_user_is_404(client: httpx.AsyncClient) -> None:
+    await create(client, name="alice")
+
+    response = await client.get("/api/v1/users/by_username/bob")
+
+    assert_problem(response, 404, "not-found")
+
+
+async def test_get_by_username_treats_like_wildcards_as_plain_characters(
+    client: httpx.AsyncClient,
+) -> None:
+    await create(client, name="alice")
+
+    response = await client.get("/api/v1/users/by_username/al%25")
+
+    assert_problem(response, 404, "not-found")
