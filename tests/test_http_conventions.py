@@ -18,7 +18,7 @@ async def test_a_wrong_method_is_405_with_every_allowed_method(client: httpx.Asy
     response = await client.put(f"/api/v1/users/{created['id']}", json={})
 
     assert_problem(response, 405, "method-not-allowed")
-    assert response.headers["allow"] == "GET"
+    assert response.headers["allow"] == "GET, HEAD, PATCH, DELETE"
 
 
 async def test_a_wrong_method_on_the_collection_is_405(client: httpx.AsyncClient) -> None:

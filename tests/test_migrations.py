@@ -38,10 +38,32 @@ def test_upgrade_from_an_empty_database_reaches_head(databases: ThrowAwayDatabas
 
     upgrade_to_head(url)
 
-    assert tables(url) == {"alembic_version", "users"}
+    assert tables(url) == {"alembic_version", "users", "idempotency_keys", "service_secrets"}
     assert revision(url) == head_revision()
     indexes = {row["indexname"] for row in query(url, "SELECT indexname FROM pg_indexes")}
-    assert {"pk_users", "uq_users_email", "uq_users_username", "ix_users_created_at_id"} <= indexes
+    assert {
+        "pk_users",
+        "uq_users_email",
+        "uq_users_username",
+        "ix_users_created_at_id",
+        "ix_users_username_pattern",
+        "pk_idempotency_keys",
+        "ix_idempotency_keys_expires_at",
+    } <= indexes
+
+
+def test_the_signing_key_is_generated_randomly_per_database(
+    databases: ThrowAwayDatabases,
+) -> None:
+    first, second = databases.create(), databases.create()
+
+    key_query = "SELECT value FROM service_secrets WHERE name = 'signing_key'"
+    first_key, second_key = (
+        query(first, key_query)[0]["value"],
+        query(second, key_query)[0]["value"],
+    )
+    assert len(first_key) == 32
+    assert first_key != second_key
 
 
 def test_downgrade_to_base_and_upgrade_again(databases: ThrowAwayDatabases) -> None:

@@ -103,3 +103,21 @@ async def test_get_by_username_treats_like_wildcards_as_plain_characters(
     response = await client.get("/api/v1/users/by_username/al%25")
 
     assert_problem(response, 404, "not-found")
+
+
+async def test_head_answers_like_get_without_a_body(client: httpx.AsyncClient) -> None:
+    created = await create(client)
+    get = await client.get(f"/api/v1/users/{created['id']}")
+
+    response = await client.head(f"/api/v1/users/{created['id']}")
+
+    assert response.status_code == 200
+    assert response.content == b""
+    assert response.headers["etag"] == '"1"'
+    assert response.headers["content-length"] == get.headers["content-length"]
+
+
+async def test_a_nul_character_in_a_username_lookup_is_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/users/by_username/al%00ice")
+
+    assert_problem(response, 404, "not-found")

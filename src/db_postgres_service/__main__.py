@@ -1,3 +1,3 @@
-from .cli import app
+from db_postgres_service.cli import app
 
 app()

@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 
-from .core.config import Settings
-from .core.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError
-from .core.logging import configure_logging
-from .core.migrations import upgrade_to_head
+from db_postgres_service.core.config import Settings
+from db_postgres_service.core.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError
+from db_postgres_service.core.logging import configure_logging
+from db_postgres_service.core.migrations import upgrade_to_head
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 logger = logging.getLogger("db_postgres_service")

@@ -5,14 +5,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from .api import health
-from .api import v1 as api_v1
-from .api.middleware import RequestContextMiddleware
-from .api.problems import install_problem_handlers
-from .core.config import Settings
-from .core.database import create_engine, create_sessionmaker
-from .core.migrations import head_revision
-from .core.security import PasswordHasher
+from db_postgres_service.api import health
+from db_postgres_service.api import v1 as api_v1
+from db_postgres_service.api.middleware import RequestContextMiddleware
+from db_postgres_service.api.problems import install_problem_handlers
+from db_postgres_service.core.config import Settings
+from db_postgres_service.core.database import create_engine, create_sessionmaker
+from db_postgres_service.core.migrations import head_revision
+from db_postgres_service.core.security import PasswordHasher
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

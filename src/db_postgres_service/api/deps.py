@@ -1,14 +1,18 @@
 """Typed dependencies, so that route signatures read like the contract."""
 
+import datetime
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db_postgres_service.api.idempotency import IDEMPOTENCY_KEY_PATTERN, Idempotency
 from db_postgres_service.core.config import Settings
 from db_postgres_service.core.database import unit_of_work
 from db_postgres_service.core.security import PasswordHasher
+from db_postgres_service.core.signing import Signer
+from db_postgres_service.repositories.secret_repository import SIGNING_KEY, SecretRepository
 from db_postgres_service.repositories.user_repository import UserRepository
 
 
@@ -39,3 +43,42 @@ def get_user_repository(session: SessionDep) -> UserRepository:
 
 
 UserRepositoryDep = Annotated[UserRepository, Depends(get_user_repository)]
+
+
+async def get_signer(request: Request, session: SessionDep) -> Signer:
+    """The shared signing key, read from the database once per process."""
+    signer: Signer | None = getattr(request.app.state, "signer", None)
+    if signer is None:
+        signer = Signer(await SecretRepository(session).get(SIGNING_KEY))
+        request.app.state.signer = signer
+    return signer
+
+
+SignerDep = Annotated[Signer, Depends(get_signer)]
+
+
+async def get_idempotency(
+    request: Request,
+    session: SessionDep,
+    signer: SignerDep,
+    settings: SettingsDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="Makes a retry of this POST safe: 1-255 printable ASCII characters.",
+        ),
+    ] = None,
+) -> Idempotency:
+    return Idempotency(
+        request,
+        session,
+        signer,
+        key=idempotency_key,
+        client="",
+        ttl=datetime.timedelta(seconds=settings.idempotency_ttl_seconds),
+    )
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]

@@ -5,12 +5,11 @@ import asyncio
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
+from db_postgres_service.api.problems import problem_responses
 from db_postgres_service.core.database import unit_of_work
 from db_postgres_service.core.db_errors import DATABASE_FAILURES
 from db_postgres_service.core.errors import ServiceUnavailable
 from db_postgres_service.repositories.health_repository import HealthRepository
-
-from .problems import problem_responses
 
 router = APIRouter(tags=["operations"])
 READINESS_TIMEOUT_SECONDS = 1.0

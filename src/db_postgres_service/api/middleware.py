@@ -12,7 +12,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .problems import PROBLEM_MEDIA_TYPE, internal_error_body
+from db_postgres_service.api.problems import PROBLEM_MEDIA_TYPE, internal_error_body
 
 logger = logging.getLogger(__name__)
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -29,8 +29,8 @@ def request_id_of(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    """Assigns the request id, folds a trailing slash, enforces the body size limit, and turns
-    a genuine bug into a 500 problem that still carries the request id."""
+    """Assigns the request id, folds a trailing slash, answers HEAD as GET, enforces the body
+    size limit, and turns a genuine bug into a 500 problem that still carries the request id."""
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
         self.app = app
@@ -42,6 +42,10 @@ class RequestContextMiddleware:
             return
         request_id = request_id_of(scope)
         scope.setdefault("state", {})["request_id"] = request_id
+        # HEAD is GET without the body (RFC 9110 §9.3.2), for every GET route.
+        head = scope["method"] == "HEAD"
+        if head:
+            scope["method"] = "GET"
         path: str = scope["path"]
         if len(path) > 1 and path.endswith("/"):
             # Every route answers with and without a trailing slash, without a redirect.
@@ -54,6 +58,8 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         try:

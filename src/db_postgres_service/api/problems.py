@@ -120,7 +120,7 @@ async def _on_validation_error(request: Request, error: Exception) -> Response:
     return service_error_response(request, ValidationFailed(public))
 
 
-_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def _allowed_methods(request: Request) -> str:
@@ -133,6 +133,8 @@ def _allowed_methods(request: Request) -> str:
             route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
         )
     ]
+    if "GET" in allowed:
+        allowed.insert(1, "HEAD")
     return ", ".join(allowed)
 
 

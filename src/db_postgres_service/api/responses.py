@@ -2,12 +2,12 @@
 
 from fastapi import Request, Response, status
 
+from db_postgres_service.api.conditional import etag_for, none_match
 from db_postgres_service.repositories.user_repository import UserRecord
 from db_postgres_service.schemas.user import UserOut
 
-from .conditional import etag_for, none_match
-
 JSON_MEDIA_TYPE = "application/json"
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 
 def user_response(
@@ -20,9 +20,14 @@ def user_response(
     """The user as JSON with its ETag, or 304 when the caller's If-None-Match already has it."""
     etag = etag_for(user.version)
     headers = {"ETag": etag}
-    if status_code == status.HTTP_200_OK and none_match(request.headers.get("if-none-match"), etag):
+    if request.method in _SAFE_METHODS and none_match(request.headers.get("if-none-match"), etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     if location is not None:
         headers["Location"] = location
-    body = UserOut.model_validate(user).model_dump_json().encode()
-    return Response(body, status_code=status_code, headers=headers, media_type=JSON_MEDIA_TYPE)
+    return Response(
+        user_json(user), status_code=status_code, headers=headers, media_type=JSON_MEDIA_TYPE
+    )
+
+
+def user_json(user: UserRecord) -> bytes:
+    return UserOut.model_validate(user).model_dump_json().encode()

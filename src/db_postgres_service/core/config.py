@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: LogLevel = "INFO"
     password_hash_threads: int = Field(default=4, ge=1, le=64)
+    require_if_match: bool = False
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
 
     @field_validator("database_url", mode="before")
     @classmethod

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from .config import Settings
+from db_postgres_service.core.config import Settings
 
 APPLICATION_NAME = "db-postgres-service"
 

@@ -3,12 +3,18 @@
 from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from .errors import Conflict, ServiceError, ServiceUnavailable
+from db_postgres_service.core.errors import (
+    Conflict,
+    ServiceError,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 
 UNIQUE_VIOLATION = "23505"
 SERIALIZATION_FAILURE = "40001"
 DEADLOCK_DETECTED = "40P01"
 QUERY_CANCELED = "57014"
+CHARACTER_NOT_IN_REPERTOIRE = "22021"
 # Class 08 is "connection exception", 57P0x is "operator intervention" (shutdown, crash
 # recovery, cannot-connect-now) and 53 is "insufficient resources" (e.g. too many connections).
 _UNAVAILABLE_PREFIXES = ("08", "57P", "53")
@@ -60,6 +66,11 @@ def map_database_error(error: Exception) -> ServiceError | None:
     if field is not None:
         return Conflict(field)
     state = _sqlstate(error)
+    if state == CHARACTER_NOT_IN_REPERTOIRE:
+        return ValidationFailed(
+            [{"loc": ["body"], "msg": "text cannot contain the NUL character"}],
+            "The request holds text PostgreSQL cannot store.",
+        )
     if state == QUERY_CANCELED:
         return ServiceUnavailable("The database statement timed out; retry shortly.")
     if state in {SERIALIZATION_FAILURE, DEADLOCK_DETECTED}:

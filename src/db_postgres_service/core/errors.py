@@ -59,10 +59,41 @@ class Conflict(ServiceError):
         self.field = field
 
 
+class InvalidLogin(ServiceError):
+    """Wrong password or unknown login: deliberately the same error for both."""
+
+    status = 401
+    kind = "invalid-login"
+    title = "Invalid login"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The login or the password is wrong.", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
+class IdempotencyKeyInFlight(ServiceError):
+    status = 409
+    kind = "idempotency-key-in-flight"
+    title = "Idempotency key in flight"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "A request with this Idempotency-Key is still running; retry shortly.",
+            headers={"Retry-After": "1"},
+        )
+
+
 class PreconditionFailed(ServiceError):
     status = 412
     kind = "precondition-failed"
     title = "Precondition failed"
+
+
+class PreconditionRequired(ServiceError):
+    status = 428
+    kind = "precondition-required"
+    title = "Precondition required"
 
 
 class UnsupportedMediaType(ServiceError):

@@ -1,4 +1,6 @@
-from .base import Base
-from .user import User
+from db_postgres_service.models.base import Base
+from db_postgres_service.models.idempotency_key import IdempotencyKey
+from db_postgres_service.models.service_secret import ServiceSecret
+from db_postgres_service.models.user import User
 
-__all__ = ["Base", "User"]
+__all__ = ["Base", "IdempotencyKey", "ServiceSecret", "User"]

@@ -3,7 +3,7 @@ import datetime
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, Identity, Index, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, unique_name
+from db_postgres_service.models.base import Base, unique_name
 
 EMAIL_MAX_LENGTH = 255
 USERNAME_MAX_LENGTH = 100
@@ -37,3 +37,9 @@ class User(Base):
 
 # Usernames keep the case they were given but are unique regardless of case.
 Index(unique_name("users", "username"), func.lower(User.username), unique=True)
+# `username_prefix` filters with LIKE, which only a pattern-ops index serves in any collation.
+Index(
+    "ix_users_username_pattern",
+    func.lower(User.username).label("username_lower"),
+    postgresql_ops={"username_lower": "text_pattern_ops"},
+)

@@ -1,12 +1,30 @@
 """All SQL about users. Takes the request's session; never commits (the unit of work does)."""
 
 import datetime
+from collections.abc import Collection
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, NoReturn
 
-from sqlalchemy import ColumnElement, func, insert, select
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Select,
+    String,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db_postgres_service.core.errors import NotFound
+from db_postgres_service.core.errors import Conflict, NotFound, PreconditionFailed
 from db_postgres_service.models import User
 
 
@@ -22,6 +40,76 @@ class UserRecord:
 
 
 BIGINT_MAX = 2**63 - 1
+
+
+class UserOrder(StrEnum):
+    ID = "id"
+    ID_DESC = "-id"
+    CREATED_AT = "created_at"
+    CREATED_AT_DESC = "-created_at"
+
+    @property
+    def descending(self) -> bool:
+        return self.value.startswith("-")
+
+    @property
+    def by_creation(self) -> bool:
+        return self in {UserOrder.CREATED_AT, UserOrder.CREATED_AT_DESC}
+
+
+@dataclass(frozen=True, slots=True)
+class UserFilters:
+    email: str | None = None
+    username: str | None = None
+    username_prefix: str | None = None
+    created_after: datetime.datetime | None = None
+    created_before: datetime.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Keyset:
+    """Where a page ended: the last row's sort value (for creation orders) and its id."""
+
+    id: int
+    created_at: datetime.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    email: str
+    username: str
+    hashed_password: str
+
+
+# Only this subset of rows: `None` means "whatever the version", an empty set matches nothing.
+ExpectedVersions = frozenset[int] | None
+
+_INSERT_MANY = text(
+    """
+    INSERT INTO users (email, username, hashed_password)
+    SELECT item.email, item.username, item.hashed_password
+    FROM unnest(:emails, :usernames, :hashes) WITH ORDINALITY
+        AS item(email, username, hashed_password, position)
+    ORDER BY item.position
+    ON CONFLICT DO NOTHING
+    RETURNING id, email, username, hashed_password, created_at, updated_at, version
+    """
+).bindparams(
+    bindparam("emails", type_=ARRAY(String)),
+    bindparam("usernames", type_=ARRAY(String)),
+    bindparam("hashes", type_=ARRAY(String)),
+)
+
+
+def storable(value: str) -> bool:
+    """Whether PostgreSQL can hold `value` as text at all: a NUL never matches any row."""
+    return "\x00" not in value
+
+
+def _like_prefix(prefix: str) -> str:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
 
 _COLUMNS = (
     User.id,
@@ -39,15 +127,32 @@ class UserRepository:
         self.session = session
 
     async def get(self, user_id: int) -> UserRecord:
-        if not 1 <= user_id <= BIGINT_MAX:
-            # No row can have such an id; PostgreSQL would refuse the parameter outright.
-            raise NotFound(f"No user has id {user_id}.")
-        return await self._one(User.id == user_id, f"No user has id {user_id}.")
+        (condition,) = self._target(user_id, None)
+        return await self._one(condition, f"No user has id {user_id}.")
 
     async def get_by_username(self, username: str) -> UserRecord:
+        if not storable(username):
+            raise NotFound("No user has this username.")
         return await self._one(
             func.lower(User.username) == username.lower(), "No user has this username."
         )
+
+    async def get_by_email(self, email: str) -> UserRecord:
+        if not storable(email):
+            raise NotFound("No user has this email.")
+        return await self._one(User.email == email.lower(), "No user has this email.")
+
+    async def find_by_login(self, login: str) -> UserRecord | None:
+        """The user whose email or username is `login`, ignoring case (they never overlap:
+        usernames cannot contain '@')."""
+        if not storable(login):
+            return None
+        lowered = login.lower()
+        statement = select(*_COLUMNS).where(
+            or_(User.email == lowered, func.lower(User.username) == lowered)
+        )
+        row = (await self.session.execute(statement)).first()
+        return None if row is None else UserRecord(*row)
 
     async def create(self, *, email: str, username: str, hashed_password: str) -> UserRecord:
         """Insert one user; a taken email or username surfaces as a unique violation."""
@@ -59,8 +164,149 @@ class UserRepository:
         row = (await self.session.execute(statement)).one()
         return UserRecord(*row)
 
+    async def create_many(self, users: list[NewUser]) -> list[UserRecord]:
+        """Insert all users in one statement, in input order, or raise Conflict for the first
+        item that collides with the table or with an earlier item (extension `index`)."""
+        rows = await self.session.execute(
+            _INSERT_MANY,
+            {
+                "emails": [user.email for user in users],
+                "usernames": [user.username for user in users],
+                "hashes": [user.hashed_password for user in users],
+            },
+        )
+        by_email = {row.email: UserRecord(*row) for row in rows}
+        if len(by_email) == len(users):
+            return [by_email[user.email] for user in users]
+        index, field = _first_refused(users, by_email.keys())
+        raise Conflict(field or await self._taken_field(users[index]), extensions={"index": index})
+
+    async def update(
+        self, user_id: int, values: dict[str, str], expected: ExpectedVersions
+    ) -> UserRecord:
+        """Apply `values`, bump the version and stamp updated_at in one statement."""
+        statement = (
+            update(User)
+            .where(*self._target(user_id, expected))
+            # clock_timestamp(), not now(): a transaction that waited for the row lock must
+            # not stamp a time earlier than the update it waited for.
+            .values(**values, version=User.version + 1, updated_at=func.clock_timestamp())
+            .returning(*_COLUMNS)
+        )
+        row = (await self.session.execute(statement)).one_or_none()
+        if row is None:
+            await self._explain_miss(user_id)
+        return UserRecord(*row)
+
+    async def delete(self, user_id: int, expected: ExpectedVersions) -> None:
+        statement = delete(User).where(*self._target(user_id, expected)).returning(User.id)
+        if (await self.session.execute(statement)).one_or_none() is None:
+            await self._explain_miss(user_id)
+
+    async def replace_password_hash(self, user_id: int, old: str, new: str) -> bool:
+        """Swap in a re-hash unless the password changed meanwhile; version and updated_at stay."""
+        statement = (
+            update(User)
+            .where(User.id == user_id, User.hashed_password == old)
+            .values(hashed_password=new)
+            .returning(User.id)
+        )
+        return (await self.session.execute(statement)).one_or_none() is not None
+
+    async def page(
+        self, *, order: UserOrder, filters: UserFilters, after: Keyset | None, limit: int
+    ) -> list[UserRecord]:
+        """Up to `limit` users after `after` in `order`; the tie-breaker is always the id."""
+        texts = (filters.email, filters.username, filters.username_prefix)
+        if not all(storable(value) for value in texts if value is not None):
+            return []
+        statement = page_statement(order=order, filters=filters, after=after, limit=limit)
+        return [UserRecord(*row) for row in await self.session.execute(statement)]
+
+    def _target(self, user_id: int, expected: ExpectedVersions) -> list[ColumnElement[bool]]:
+        if not 1 <= user_id <= BIGINT_MAX:
+            # No row can have such an id; PostgreSQL would refuse the parameter outright.
+            raise NotFound(f"No user has id {user_id}.")
+        conditions = [User.id == user_id]
+        if expected is not None:
+            conditions.append(User.version.in_(expected))
+        return conditions
+
+    async def _explain_miss(self, user_id: int) -> NoReturn:
+        """After a conditional write matched nothing: was the user missing, or the version?"""
+        exists = await self.session.scalar(select(User.id).where(User.id == user_id))
+        if exists is None:
+            raise NotFound(f"No user has id {user_id}.")
+        raise PreconditionFailed("The user has changed: If-Match does not match its ETag.")
+
+    async def _taken_field(self, user: NewUser) -> str:
+        statement = select(User.email).where(
+            or_(User.email == user.email, func.lower(User.username) == user.username.lower())
+        )
+        taken = await self.session.scalar(statement)
+        # The conflicting row may have been deleted since; the email is then as good a guess.
+        return "username" if taken is not None and taken != user.email else "email"
+
     async def _one(self, condition: ColumnElement[bool], missing: str) -> UserRecord:
         row = (await self.session.execute(select(*_COLUMNS).where(condition))).one_or_none()
         if row is None:
             raise NotFound(missing)
         return UserRecord(*row)
+
+
+def page_statement(
+    *, order: UserOrder, filters: UserFilters, after: Keyset | None, limit: int
+) -> Select[*tuple[Any, ...]]:
+    """The keyset query of `UserRepository.page` (public so that tests can EXPLAIN it)."""
+    conditions = _filter_conditions(filters)
+    if after is not None:
+        conditions.append(_after_condition(order, after))
+    sort_keys = [User.created_at, User.id] if order.by_creation else [User.id]
+    return (
+        select(*_COLUMNS)
+        .where(*conditions)
+        .order_by(*(key.desc() if order.descending else key.asc() for key in sort_keys))
+        .limit(limit)
+    )
+
+
+def _filter_conditions(filters: UserFilters) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.email is not None:
+        conditions.append(User.email == filters.email.lower())
+    if filters.username is not None:
+        conditions.append(func.lower(User.username) == filters.username.lower())
+    if filters.username_prefix is not None:
+        pattern = _like_prefix(filters.username_prefix.lower())
+        conditions.append(func.lower(User.username).like(pattern, escape="\\"))
+    if filters.created_after is not None:
+        conditions.append(User.created_at > filters.created_after)
+    if filters.created_before is not None:
+        conditions.append(User.created_at < filters.created_before)
+    return conditions
+
+
+def _after_condition(order: UserOrder, after: Keyset) -> ColumnElement[bool]:
+    if order.by_creation:
+        # A row comparison, so that the (created_at, id) index serves the keyset directly.
+        key = tuple_(User.created_at, User.id)
+        bound = tuple_(literal(after.created_at, User.created_at.type), literal(after.id))
+        return key < bound if order.descending else key > bound
+    return User.id < after.id if order.descending else User.id > after.id
+
+
+def _first_refused(users: list[NewUser], inserted: Collection[str]) -> tuple[int, str | None]:
+    """The first item the insert skipped, and the field it repeats from an earlier item of
+    the batch (None when it collided with a row already in the table)."""
+    emails: set[str] = set()
+    usernames: set[str] = set()
+    for index, user in enumerate(users):
+        if user.email in emails:
+            return index, "email"
+        if user.username.lower() in usernames:
+            return index, "username"
+        if user.email not in inserted:
+            return index, None
+        emails.add(user.email)
+        usernames.add(user.username.lower())
+    raise AssertionError("called although every item was inserted")

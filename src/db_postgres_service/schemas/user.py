@@ -7,7 +7,7 @@ from typing import Annotated, Self
 from email_validator import EmailNotValidError, validate_email
 from pydantic import MISSING, AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from .common import RequestBody
+from db_postgres_service.schemas.common import RequestBody
 
 EMAIL_MAX_LENGTH = 254
 _ARGON2_HASH = re.compile(
@@ -71,3 +71,43 @@ class UserOut(BaseModel):
     created_at: datetime.datetime
     updated_at: datetime.datetime
     version: int
+
+
+class UserUpdate(RequestBody):
+    """A partial change; at least one field, and at most one of `password`/`password_hash`."""
+
+    email: Email | MISSING = MISSING
+    username: Username | MISSING = MISSING
+    password: Password | MISSING = MISSING
+    password_hash: PasswordHashText | MISSING = MISSING
+
+    @model_validator(mode="after")
+    def _something_and_one_secret(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError(
+                "give at least one of `email`, `username`, `password`, `password_hash`"
+            )
+        if self.password is not MISSING and self.password_hash is not MISSING:
+            raise ValueError("give at most one of `password` or `password_hash`")
+        return self
+
+
+class UserBatchCreate(RequestBody):
+    items: list[UserCreate] = Field(min_length=1, max_length=1000)
+
+
+class UserBatch(BaseModel):
+    items: list[UserOut]
+
+
+class UserPage(BaseModel):
+    items: list[UserOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` (with the same order and filters) for the next page; "
+        "null on the last page."
+    )
+
+
+class Credentials(RequestBody):
+    login: str = Field(min_length=1, max_length=EMAIL_MAX_LENGTH, description="Username or email.")
+    password: str = Field(min_length=1, max_length=1024)

@@ -1,6 +1,6 @@
 from fastapi import APIRouter
 
-from . import users
+from db_postgres_service.api.v1 import users
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(users.router)

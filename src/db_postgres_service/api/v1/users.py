@@ -1,47 +1,179 @@
 """The user routes of CONTRACT.md: HTTP in and out, no SQL."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response, status
-from pydantic import MISSING
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+from pydantic import MISSING, AwareDatetime
 
-from db_postgres_service.api.deps import PasswordHasherDep, UserRepositoryDep
+from db_postgres_service.api.conditional import expected_versions
+from db_postgres_service.api.cursors import CursorCodec
+from db_postgres_service.api.deps import (
+    IdempotencyDep,
+    PasswordHasherDep,
+    SettingsDep,
+    SignerDep,
+    UserRepositoryDep,
+)
 from db_postgres_service.api.problems import common_statuses, problem_responses
-from db_postgres_service.api.responses import user_response
+from db_postgres_service.api.responses import JSON_MEDIA_TYPE, user_json, user_response
 from db_postgres_service.api.routing import JsonRoute
-from db_postgres_service.schemas.user import UserCreate, UserOut
+from db_postgres_service.core.errors import InvalidLogin
+from db_postgres_service.repositories.user_repository import (
+    Keyset,
+    NewUser,
+    UserFilters,
+    UserOrder,
+)
+from db_postgres_service.schemas.user import (
+    Credentials,
+    UserBatch,
+    UserBatchCreate,
+    UserCreate,
+    UserOut,
+    UserPage,
+    UserUpdate,
+)
 
 router = APIRouter(prefix="/users", tags=["users"], route_class=JsonRoute)
 
 UserId = Annotated[int, Path(description="The user's id.")]
+IfMatch = Annotated[
+    str | None, Header(alias="If-Match", description='The ETag you last saw, e.g. "3".')
+]
 USER_PATH = "/api/v1/users/{id}"
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: your copy (If-None-Match) is current."}
+}
+_WRITE_STATUSES = common_statuses({400, 409, 413, 415})
+
+
+def _new_user(body: UserCreate, hashed_password: str) -> NewUser:
+    return NewUser(email=body.email, username=body.username, hashed_password=hashed_password)
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=UserOut,
-    responses=problem_responses(*common_statuses({400, 409, 413, 415})),
+    responses=problem_responses(*_WRITE_STATUSES),
     summary="Create a user",
 )
 async def create_user(
-    body: UserCreate, users: UserRepositoryDep, hasher: PasswordHasherDep, request: Request
+    body: UserCreate,
+    users: UserRepositoryDep,
+    hasher: PasswordHasherDep,
+    idempotency: IdempotencyDep,
+    request: Request,
 ) -> Response:
-    hashed = body.password_hash if body.password is MISSING else await hasher.hash(body.password)
-    assert hashed is not MISSING
-    user = await users.create(email=body.email, username=body.username, hashed_password=hashed)
-    return user_response(
-        user,
-        request,
-        status_code=status.HTTP_201_CREATED,
-        location=USER_PATH.format(id=user.id),
-    )
+    async def create() -> Response:
+        hashed = await _hash_of(body, hasher)
+        user = await users.create(email=body.email, username=body.username, hashed_password=hashed)
+        return user_response(
+            user,
+            request,
+            status_code=status.HTTP_201_CREATED,
+            location=USER_PATH.format(id=user.id),
+        )
+
+    return await idempotency.respond(create)
+
+
+@router.post(
+    "/batch",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserBatch,
+    responses=problem_responses(*_WRITE_STATUSES),
+    summary="Create 1-1000 users, all or nothing",
+)
+async def create_users(
+    body: UserBatchCreate,
+    users: UserRepositoryDep,
+    hasher: PasswordHasherDep,
+    idempotency: IdempotencyDep,
+) -> Response:
+    async def create_all() -> Response:
+        # All passwords of the batch are hashed at once, in parallel, off the event loop.
+        hashes = iter(
+            await hasher.hash_many(
+                [item.password for item in body.items if item.password is not MISSING]
+            )
+        )
+        created = await users.create_many(
+            [
+                _new_user(
+                    item,
+                    item.password_hash if item.password_hash is not MISSING else next(hashes),
+                )
+                for item in body.items
+            ]
+        )
+        items = b",".join(user_json(user) for user in created)
+        return Response(
+            b'{"items":[' + items + b"]}",
+            status_code=status.HTTP_201_CREATED,
+            media_type=JSON_MEDIA_TYPE,
+        )
+
+    return await idempotency.respond(create_all)
+
+
+@router.post(
+    "/authenticate",
+    response_model=UserOut,
+    responses=problem_responses(*common_statuses({400, 401, 413, 415})),
+    summary="Check a login's password",
+)
+async def authenticate(
+    body: Credentials, users: UserRepositoryDep, hasher: PasswordHasherDep, request: Request
+) -> Response:
+    user = await users.find_by_login(body.login)
+    if user is None:
+        await hasher.verify_dummy(body.password)
+        raise InvalidLogin()
+    valid, updated_hash = await hasher.verify_and_update(body.password, user.hashed_password)
+    if not valid:
+        raise InvalidLogin()
+    if updated_hash is not None:
+        await users.replace_password_hash(user.id, user.hashed_password, updated_hash)
+    return user_response(user, request)
+
+
+@router.get(
+    "",
+    response_model=UserPage,
+    responses=problem_responses(*common_statuses()),
+    summary="List users, one keyset page at a time",
+)
+async def list_users(
+    users: UserRepositoryDep,
+    signer: SignerDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    order: UserOrder = UserOrder.ID,
+    email: Annotated[str | None, Query(max_length=254)] = None,
+    username: Annotated[str | None, Query(max_length=100)] = None,
+    username_prefix: Annotated[str | None, Query(max_length=100)] = None,
+    created_after: AwareDatetime | None = None,
+    created_before: AwareDatetime | None = None,
+) -> Response:
+    filters = UserFilters(email, username, username_prefix, created_after, created_before)
+    codec = CursorCodec(signer)
+    after = codec.decode(cursor, order, filters) if cursor is not None else None
+    page = await users.page(order=order, filters=filters, after=after, limit=limit + 1)
+    next_cursor = None
+    if len(page) > limit:
+        page = page[:limit]
+        last = page[-1]
+        keyset = Keyset(id=last.id, created_at=last.created_at if order.by_creation else None)
+        next_cursor = codec.encode(order, filters, keyset)
+    body = UserPage(items=[UserOut.model_validate(user) for user in page], next_cursor=next_cursor)
+    return Response(body.model_dump_json().encode(), media_type=JSON_MEDIA_TYPE)
 
 
 @router.get(
     "/by_username/{username}",
     response_model=UserOut,
-    responses=problem_responses(*common_statuses({404})),
+    responses={**NOT_MODIFIED, **problem_responses(*common_statuses({404}))},
     summary="Get a user by username (case-insensitive)",
 )
 async def get_user_by_username(
@@ -51,10 +183,67 @@ async def get_user_by_username(
 
 
 @router.get(
+    "/by_email/{email}",
+    response_model=UserOut,
+    responses={**NOT_MODIFIED, **problem_responses(*common_statuses({404}))},
+    summary="Get a user by email (case-insensitive)",
+)
+async def get_user_by_email(email: str, users: UserRepositoryDep, request: Request) -> Response:
+    return user_response(await users.get_by_email(email), request)
+
+
+@router.get(
     "/{user_id}",
     response_model=UserOut,
-    responses={304: {"description": "Not modified"}, **problem_responses(*common_statuses({404}))},
+    responses={**NOT_MODIFIED, **problem_responses(*common_statuses({404}))},
     summary="Get a user by id",
 )
 async def get_user(user_id: UserId, users: UserRepositoryDep, request: Request) -> Response:
     return user_response(await users.get(user_id), request)
+
+
+@router.patch(
+    "/{user_id}",
+    response_model=UserOut,
+    responses=problem_responses(*common_statuses({400, 404, 409, 412, 413, 415, 428})),
+    summary="Change a user",
+)
+async def update_user(
+    user_id: UserId,
+    body: UserUpdate,
+    users: UserRepositoryDep,
+    hasher: PasswordHasherDep,
+    settings: SettingsDep,
+    request: Request,
+    if_match: IfMatch = None,
+) -> Response:
+    expected = expected_versions(if_match, required=settings.require_if_match)
+    values: dict[str, str] = {}
+    if body.email is not MISSING:
+        values["email"] = body.email
+    if body.username is not MISSING:
+        values["username"] = body.username
+    if body.password is not MISSING or body.password_hash is not MISSING:
+        values["hashed_password"] = await _hash_of(body, hasher)
+    return user_response(await users.update(user_id, values, expected), request)
+
+
+@router.delete(
+    "/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(*common_statuses({404, 412, 428})),
+    summary="Delete a user",
+)
+async def delete_user(
+    user_id: UserId, users: UserRepositoryDep, settings: SettingsDep, if_match: IfMatch = None
+) -> Response:
+    await users.delete(user_id, expected_versions(if_match, required=settings.require_if_match))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def _hash_of(body: UserCreate | UserUpdate, hasher: PasswordHasherDep) -> str:
+    """The hash to store: the imported one as given, or a fresh argon2id of the password."""
+    if body.password is not MISSING:
+        return await hasher.hash(body.password)
+    assert body.password_hash is not MISSING, "the schema guarantees one of the two"
+    return body.password_hash

@@ -1,0 +1,341 @@
+"""GET /api/v1/users: keyset pagination, orders, filters and verifiable cursors."""
+
+import base64
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import DateTime, bindparam, text
+from sqlalchemy.dialects import postgresql
+
+from db_postgres_service.repositories.user_repository import (
+    Keyset,
+    UserFilters,
+    UserOrder,
+    page_statement,
+)
+
+from .helpers import assert_problem, create
+
+ORDERS = ["id", "-id", "created_at", "-created_at"]
+
+
+_INSERT_USERS = text(
+    "INSERT INTO users (email, username, hashed_password, created_at, updated_at) "
+    "SELECT :p || n || '@example.com', :p || n, 'x', coalesce(:at, now()), coalesce(:at, now()) "
+    "FROM generate_series(1, :count) AS n"
+).bindparams(bindparam("at", type_=DateTime(timezone=True)))
+
+
+async def insert_users(
+    app: FastAPI, count: int, *, prefix: str = "user", at: str | None = None
+) -> None:
+    """Many rows at once, straight into the table (the HTTP path hashes each password)."""
+    moment = datetime.fromisoformat(at) if at else None
+    async with app.state.engine.begin() as connection:
+        await connection.execute(_INSERT_USERS, {"p": prefix, "count": count, "at": moment})
+
+
+async def walk(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
+    """Every item of every page, following next_cursor to the end."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        response = await client.get("/api/v1/users", params=query)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        items.extend(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+
+
+def expected_order(users: list[dict[str, Any]], order: str) -> list[int]:
+    key = (lambda u: (u["created_at"], u["id"])) if "created_at" in order else (lambda u: u["id"])
+    return [u["id"] for u in sorted(users, key=key, reverse=order.startswith("-"))]
+
+
+async def test_an_empty_table_gives_an_empty_last_page(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/users")
+
+    assert response.status_code == 200
+    assert response.json() == {"items": [], "next_cursor": None}
+
+
+async def test_the_default_page_is_fifty_users_by_id(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    await insert_users(app, 60)
+
+    page = (await client.get("/api/v1/users")).json()
+
+    assert [user["id"] for user in page["items"]] == list(range(1, 51))
+    assert page["next_cursor"] is not None
+    assert set(page["items"][0]) == {
+        "id",
+        "email",
+        "username",
+        "created_at",
+        "updated_at",
+        "version",
+    }
+
+
+async def test_a_full_last_page_has_no_cursor(client: httpx.AsyncClient, app: FastAPI) -> None:
+    await insert_users(app, 4)
+
+    page = (await client.get("/api/v1/users", params={"limit": 4})).json()
+
+    assert len(page["items"]) == 4
+    assert page["next_cursor"] is None
+
+
+@pytest.mark.parametrize("limit", ["0", "501", "-1", "ten"])
+async def test_a_limit_outside_1_to_500_is_422(client: httpx.AsyncClient, limit: str) -> None:
+    response = await client.get("/api/v1/users", params={"limit": limit})
+
+    problem = assert_problem(response, 422, "validation-failed")
+    assert [error["loc"] for error in problem["errors"]] == [["query", "limit"]]
+
+
+async def test_an_unknown_order_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/users", params={"order": "email"})
+
+    problem = assert_problem(response, 422, "validation-failed")
+    assert [error["loc"] for error in problem["errors"]] == [["query", "order"]]
+
+
+@pytest.mark.parametrize("order", ORDERS)
+async def test_walking_every_page_returns_every_user_once_in_order(
+    client: httpx.AsyncClient, order: str
+) -> None:
+    users = [await create(client, name=f"walker{i}") for i in range(7)]
+
+    items = await walk(client, order=order, limit=2)
+
+    assert [user["id"] for user in items] == expected_order(users, order)
+
+
+@pytest.mark.parametrize("order", ["created_at", "-created_at"])
+async def test_ties_on_created_at_are_broken_by_id_in_the_same_direction(
+    client: httpx.AsyncClient, app: FastAPI, order: str
+) -> None:
+    await insert_users(app, 9, at="2026-01-01T00:00:00Z")
+
+    items = await walk(client, order=order, limit=2)
+
+    ids = list(range(1, 10))
+    assert [user["id"] for user in items] == (ids if order == "created_at" else ids[::-1])
+
+
+@pytest.mark.parametrize("order", ORDERS)
+async def test_rows_present_throughout_a_walk_are_seen_once_despite_inserts_and_deletes(
+    client: httpx.AsyncClient, app: FastAPI, order: str
+) -> None:
+    await insert_users(app, 30, prefix="old")
+    before = (await client.get("/api/v1/users", params={"limit": 500})).json()["items"]
+    seen: list[int] = []
+    cursor = None
+    pages = 0
+    while True:
+        params = {"order": order, "limit": 4, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/api/v1/users", params=params)).json()
+        seen.extend(user["id"] for user in page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+        pages += 1
+        # Between pages: a newcomer arrives and an earlier newcomer leaves.
+        await create(client, name=f"new{pages}")
+        async with app.state.engine.begin() as connection:
+            await connection.execute(
+                text("DELETE FROM users WHERE username = :u"), {"u": f"new{pages - 1}"}
+            )
+
+    old_ids = set(expected_order(before, order))
+    seen_old = [user_id for user_id in seen if user_id in old_ids]
+    assert seen_old == expected_order(before, order)
+    assert len(seen) == len(set(seen))
+
+
+async def test_the_email_filter_is_exact_and_case_insensitive(client: httpx.AsyncClient) -> None:
+    alice = await create(client, name="alice")
+    await create(client, name="alice2")
+
+    page = (await client.get("/api/v1/users", params={"email": "ALICE@example.com"})).json()
+
+    assert page["items"] == [alice]
+
+
+async def test_the_username_filter_is_exact_and_case_insensitive(
+    client: httpx.AsyncClient,
+) -> None:
+    bob = await create(client, name="bob", username="Bob")
+    await create(client, name="bobby")
+
+    page = (await client.get("/api/v1/users", params={"username": "BOB"})).json()
+
+    assert page["items"] == [bob]
+
+
+async def test_the_username_prefix_filter_is_case_insensitive(client: httpx.AsyncClient) -> None:
+    first = await create(client, name="a1", username="Carol.A")
+    second = await create(client, name="a2", username="carol_b")
+    await create(client, name="a3", username="xcarol")
+
+    page = (await client.get("/api/v1/users", params={"username_prefix": "CAROL"})).json()
+
+    assert page["items"] == [first, second]
+
+
+@pytest.mark.parametrize(("prefix", "expected"), [("a_", ["a_b"]), ("a%", []), ("a.", ["a.b"])])
+async def test_the_username_prefix_treats_like_wildcards_as_plain_characters(
+    client: httpx.AsyncClient, prefix: str, expected: list[str]
+) -> None:
+    for name in ["a_b", "axb", "a.b", "abc"]:
+        await create(client, name=name.replace(".", "dot").replace("_", "us"), username=name)
+
+    page = (await client.get("/api/v1/users", params={"username_prefix": prefix})).json()
+
+    assert [user["username"] for user in page["items"]] == expected
+
+
+async def test_the_username_prefix_treats_a_backslash_as_a_plain_character(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    # Usernames cannot contain a backslash through the API; one written by another tool can.
+    async with app.state.engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO users (email, username, hashed_password) VALUES "
+                "('b1@example.com', 'x\\y', 'h'), ('b2@example.com', 'xy', 'h')"
+            )
+        )
+
+    page = (await client.get("/api/v1/users", params={"username_prefix": "x\\"})).json()
+
+    assert [user["username"] for user in page["items"]] == ["x\\y"]
+
+
+async def test_created_after_and_before_are_exclusive(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    for day in ["01", "02", "03", "04"]:
+        await insert_users(app, 1, prefix=f"d{day}-", at=f"2026-03-{day}T00:00:00Z")
+
+    page = (
+        await client.get(
+            "/api/v1/users",
+            params={
+                "created_after": "2026-03-01T00:00:00Z",
+                "created_before": "2026-03-04T00:00:00Z",
+            },
+        )
+    ).json()
+
+    assert [user["username"] for user in page["items"]] == ["d02-1", "d03-1"]
+
+
+async def test_a_timestamp_without_offset_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/users", params={"created_after": "2026-03-01T00:00:00"})
+
+    problem = assert_problem(response, 422, "validation-failed")
+    assert [error["loc"] for error in problem["errors"]] == [["query", "created_after"]]
+
+
+async def test_filters_apply_on_every_page(client: httpx.AsyncClient, app: FastAPI) -> None:
+    await insert_users(app, 12, prefix="keep")
+    await insert_users(app, 12, prefix="drop")
+
+    items = await walk(client, username_prefix="keep", limit=5)
+
+    assert len(items) == 12
+    assert all(user["username"].startswith("keep") for user in items)
+
+
+async def first_cursor(client: httpx.AsyncClient, app: FastAPI, **params: Any) -> str:
+    await insert_users(app, 5)
+    page = (await client.get("/api/v1/users", params={"limit": 2, **params})).json()
+    cursor: str = page["next_cursor"]
+    return cursor
+
+
+def tamper(cursor: str) -> str:
+    body, signature = cursor.split(".")
+    payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    forged = payload.replace(b'"k":[2,', b'"k":[4,')
+    assert forged != payload
+    return base64.urlsafe_b64encode(forged).rstrip(b"=").decode() + "." + signature
+
+
+@pytest.mark.parametrize(
+    ("label", "mangle", "params"),
+    [
+        ("forged", tamper, {}),
+        ("truncated", lambda c: c[:-5], {}),
+        ("garbage", lambda c: "not a cursor", {}),
+        ("no signature", lambda c: c.split(".")[0], {}),
+        ("other order", lambda c: c, {"order": "-id"}),
+        ("other filters", lambda c: c, {"username_prefix": "user"}),
+    ],
+)
+async def test_a_cursor_that_was_not_issued_for_this_query_is_422(
+    client: httpx.AsyncClient, app: FastAPI, label: str, mangle: Any, params: dict[str, str]
+) -> None:
+    cursor = mangle(await first_cursor(client, app))
+
+    response = await client.get("/api/v1/users", params={"limit": 2, "cursor": cursor, **params})
+
+    problem = assert_problem(response, 422, "validation-failed")
+    assert [error["loc"] for error in problem["errors"]] == [["query", "cursor"]], label
+
+
+async def test_a_cursor_is_honoured_with_the_same_order_and_filters(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    cursor = await first_cursor(client, app, order="-id")
+
+    page = (
+        await client.get("/api/v1/users", params={"limit": 2, "order": "-id", "cursor": cursor})
+    ).json()
+
+    assert [user["id"] for user in page["items"]] == [3, 2]
+
+
+@pytest.mark.parametrize("order", list(UserOrder))
+async def test_the_list_query_uses_an_index_for_every_order(
+    client: httpx.AsyncClient, app: FastAPI, order: UserOrder
+) -> None:
+    await insert_users(app, 20000, prefix="bulk")
+    async with app.state.engine.begin() as connection:
+        await connection.execute(text("ANALYZE users"))
+        created_at = (
+            await connection.execute(text("SELECT created_at FROM users LIMIT 1"))
+        ).scalar()
+        statement = page_statement(
+            order=order,
+            filters=UserFilters(),
+            after=Keyset(id=10000, created_at=created_at if order.by_creation else None),
+            limit=51,
+        )
+        sql = statement.compile(
+            dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+        )
+        plan = "\n".join(row[0] for row in await connection.execute(text(f"EXPLAIN {sql}")))
+
+    index = "ix_users_created_at_id" if order.by_creation else "pk_users"
+    assert f"Index Scan{' Backward' if order.descending else ''} using {index}" in plan, plan
+    assert "Sort" not in plan, plan
+
+
+async def test_a_filter_holding_a_nul_character_matches_nothing(
+    client: httpx.AsyncClient,
+) -> None:
+    await create(client, name="alice")
+
+    response = await client.get("/api/v1/users", params={"username_prefix": "al\x00"})
+
+    assert response.json() == {"items": [], "next_cursor": None}
