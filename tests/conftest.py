@@ -21,12 +21,13 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from db_postgres_service.core.api_keys import Scope, key_digest
 from db_postgres_service.core.config import Settings
 from db_postgres_service.core.embedded_postgres import EmbeddedPostgres
 from db_postgres_service.core.migrations import upgrade_to_head
 from db_postgres_service.main import create_app
 
-from .helpers import Database
+from .helpers import TEST_API_KEY, Database, http_client
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -46,6 +47,20 @@ async def _admin(server_url: str, statement: str) -> None:
         await connection.close()
 
 
+async def _register_test_client(url: str) -> None:
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await connection.execute(
+            "INSERT INTO api_clients (name, key_prefix, key_hash, scopes) VALUES ($1, $2, $3, $4)",
+            "tests",
+            TEST_API_KEY[:12],
+            key_digest(TEST_API_KEY),
+            [scope.value for scope in Scope],
+        )
+    finally:
+        await connection.close()
+
+
 class ThrowAwayDatabases:
     """Creates uniquely named databases on one server and drops exactly those."""
 
@@ -60,6 +75,7 @@ class ThrowAwayDatabases:
         url = with_database(self.server_url, name)
         if migrated:
             upgrade_to_head(url)
+            asyncio.run(_register_test_client(url))
         return url
 
     async def acreate(self, *, migrated: bool = True) -> str:
@@ -116,7 +132,7 @@ async def app(database_url: str) -> AsyncIterator[FastAPI]:
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with http_client(transport) as client:
         yield client
 
 

@@ -7,6 +7,8 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 PROBLEM = "application/problem+json"
+# Registered with every scope in each database the suite migrates (conftest.py).
+TEST_API_KEY = "dps_test-key-with-every-scope-0000000000000000000"
 ARGON2_HASH = (
     "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$"
     "9sTbSlTio3Biev89thdrlKKiCaYsjjYVJxGAL3swxpg"
@@ -58,3 +60,11 @@ class Database:
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with self.engine.connect() as connection:
             return (await connection.execute(text(sql), params)).scalar()
+
+
+def http_client(
+    transport: httpx.AsyncBaseTransport, key: str | None = TEST_API_KEY
+) -> httpx.AsyncClient:
+    """A client of the app that authenticates with `key` (None: no Authorization header)."""
+    headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers)

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from db_postgres_service.main import create_app
 
 from .conftest import ThrowAwayDatabases, make_settings
-from .helpers import assert_problem
+from .helpers import assert_problem, http_client
 
 UNREACHABLE_DATABASE = "postgresql://postgres@127.0.0.1:1/nothing"
 
@@ -20,7 +20,7 @@ async def client_for(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     app: FastAPI = create_app(make_settings(database_url))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with http_client(transport) as client:
             yield client
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from db_postgres_service.main import create_app
 
 from .conftest import make_settings
-from .helpers import PROBLEM, Database, assert_problem, create, new_user
+from .helpers import PROBLEM, Database, assert_problem, create, http_client, new_user
 
 USERS = "/api/v1/users"
 BATCH = "/api/v1/users/batch"
@@ -240,7 +240,7 @@ async def test_a_201_stores_one_key_record_for_24_hours(
         """
     ) == [
         {
-            "client": "",
+            "client": "tests",
             "route": route,
             "key": "key-1",
             "status": 201,
@@ -379,7 +379,8 @@ async def test_the_same_key_while_the_first_is_running_is_409_in_flight(
 ) -> None:
     async with app.state.engine.connect() as connection, connection.begin():
         # Hold the key's lock exactly as a running request with this key does.
-        await connection.execute(text(_KEY_LOCK), {"client": "", "route": route, "key": "key-1"})
+        lock = {"client": "tests", "route": route, "key": "key-1"}
+        await connection.execute(text(_KEY_LOCK), lock)
 
         response = await asyncio.wait_for(post(client, path, body, "key-1"), timeout=3)
 
@@ -399,7 +400,7 @@ async def test_a_running_request_blocks_only_its_own_key(
 ) -> None:
     async with app.state.engine.connect() as connection, connection.begin():
         await connection.execute(
-            text(_KEY_LOCK), {"client": "", "route": "POST /api/v1/users", "key": "key-1"}
+            text(_KEY_LOCK), {"client": "tests", "route": "POST /api/v1/users", "key": "key-1"}
         )
 
         response = await asyncio.wait_for(post(client, USERS, single(), "key-2"), timeout=3)
@@ -438,7 +439,7 @@ async def impatient_client(database_url: str) -> AsyncIterator[httpx.AsyncClient
     application = create_app(make_settings(database_url, db_statement_timeout_ms=300))
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with http_client(transport) as client:
             yield client
 
 

@@ -38,7 +38,13 @@ def test_upgrade_from_an_empty_database_reaches_head(databases: ThrowAwayDatabas
 
     upgrade_to_head(url)
 
-    assert tables(url) == {"alembic_version", "users", "idempotency_keys", "service_secrets"}
+    assert tables(url) == {
+        "alembic_version",
+        "users",
+        "idempotency_keys",
+        "service_secrets",
+        "api_clients",
+    }
     assert revision(url) == head_revision()
     indexes = {row["indexname"] for row in query(url, "SELECT indexname FROM pg_indexes")}
     assert {

@@ -1,6 +1,7 @@
 """`db-postgres-service serve` as `make run` starts it: embedded PostgreSQL, production server."""
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -47,6 +48,15 @@ class Service:
     base_url: str
     workdir: Path
 
+    @property
+    def output(self) -> str:
+        return (self.workdir / "output.log").read_text()
+
+    def dev_key(self) -> str:
+        match = re.search(r"API key of the 'dev' client \(all scopes\): (dps_\S+)", self.output)
+        assert match, self.output
+        return match.group(1)
+
     def postmaster_pid(self) -> int:
         pid_file = self.workdir / ".data" / "postgres" / "postmaster.pid"
         return int(pid_file.read_text().splitlines()[0])
@@ -69,10 +79,13 @@ def service() -> Iterator[Service]:
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     environment.update(PORT=str(port), WEB_CONCURRENCY="1", LOG_LEVEL="WARNING")
+    environment["NO_COLOR"] = "1"
     process = subprocess.Popen(
         [sys.executable, "-m", "db_postgres_service", "serve"],
         cwd=workdir,
         env=environment,
+        stdout=(workdir / "output.log").open("wb"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     service = Service(process, f"http://127.0.0.1:{port}", workdir)
@@ -95,14 +108,22 @@ def with_suppressed_lookup(action: object) -> None:
 
 
 def test_serve_without_database_url_runs_on_an_embedded_postgres(service: Service) -> None:
+    auth = {"Authorization": f"Bearer {service.dev_key()}"}
     created = httpx.post(
         f"{service.base_url}/api/v1/users",
         json={"email": "a@example.com", "username": "alice", "password": "correct horse"},
+        headers=auth,
     )
 
     assert created.status_code == 201
-    assert httpx.get(f"{service.base_url}/api/v1/users/by_username/alice").json() == created.json()
+    fetched = httpx.get(f"{service.base_url}/api/v1/users/by_username/alice", headers=auth)
+    assert fetched.json() == created.json()
     assert (service.workdir / ".data" / "postgres" / "PG_VERSION").exists()
+
+
+def test_a_fresh_embedded_database_prints_one_dev_key_and_requires_keys(service: Service) -> None:
+    assert service.output.count("dps_") == 1
+    assert httpx.get(f"{service.base_url}/api/v1/users").status_code == 401
 
 
 def test_sigterm_stops_the_service_and_its_postgres(service: Service) -> None:

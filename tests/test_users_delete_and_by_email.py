@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from db_postgres_service.main import create_app
 
 from .conftest import make_settings
-from .helpers import Database, assert_problem, create, new_user
+from .helpers import Database, assert_problem, create, http_client, new_user
 
 
 @asynccontextmanager
@@ -19,7 +19,7 @@ async def strict_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     strict: FastAPI = create_app(make_settings(database_url, require_if_match=True))
     async with strict.router.lifespan_context(strict):
         transport = httpx.ASGITransport(app=strict)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with http_client(transport) as client:
             yield client
 
 

@@ -11,7 +11,7 @@ from pwdlib import PasswordHash
 from db_postgres_service.main import create_app
 
 from .conftest import make_settings
-from .helpers import BCRYPT_HASH, Database, assert_problem, create
+from .helpers import BCRYPT_HASH, Database, assert_problem, create, http_client
 
 
 async def test_patch_changes_the_email_and_bumps_version_and_etag(
@@ -216,7 +216,7 @@ async def strict_client(app: FastAPI, database_url: str) -> AsyncIterator[httpx.
     strict = create_app(make_settings(database_url, require_if_match=True))
     async with strict.router.lifespan_context(strict):
         transport = httpx.ASGITransport(app=strict)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with http_client(transport) as client:
             yield client
 
 

@@ -1,37 +1,53 @@
-"""The `db-postgres-service` command: serve, migrate."""
+"""The `db-postgres-service` command: serve, migrate, and manage API clients."""
 
+import asyncio
 import logging
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from db_postgres_service.clients import create_client, list_clients, revoke_client
+from db_postgres_service.core.api_keys import Scope
 from db_postgres_service.core.config import Settings
 from db_postgres_service.core.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError
 from db_postgres_service.core.logging import configure_logging
 from db_postgres_service.core.migrations import upgrade_to_head
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+clients_app = typer.Typer(help="Create, list and revoke the API keys of calling services.")
+app.add_typer(clients_app, name="clients")
 logger = logging.getLogger("db_postgres_service")
 
 EMBEDDED_DATA_DIR = Path(".data/postgres")
 EMBEDDED_DATABASE = "db_postgres_service"
 
 
+_CLIENT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+
+
+@dataclass(frozen=True)
+class Database:
+    url: str
+    embedded: bool
+    created: bool
+
+
 @contextmanager
-def database_url() -> Iterator[tuple[str, bool]]:
+def database() -> Iterator[Database]:
     """The configured database, or an embedded one when DATABASE_URL is not set.
 
-    Yields the URL and whether it is the embedded server. The embedded server's data lives in
-    `.data/postgres` and survives restarts; the server stops when this block ends, and also
-    when this process dies (see EmbeddedPostgres).
+    The embedded server's data lives in `.data/postgres` and survives restarts; the server
+    stops when this block ends, and also when this process dies (see EmbeddedPostgres).
     """
     settings = Settings()
     if "database_url" in settings.model_fields_set:
-        yield settings.database_url, False
+        yield Database(settings.database_url, embedded=False, created=False)
         return
     try:
         server = EmbeddedPostgres(EMBEDDED_DATA_DIR)
@@ -39,8 +55,8 @@ def database_url() -> Iterator[tuple[str, bool]]:
     except EmbeddedPostgresError as error:
         raise typer.Exit(_fail(str(error))) from None
     try:
-        server.ensure_database(EMBEDDED_DATABASE)
-        yield server.url_for(EMBEDDED_DATABASE), True
+        created = server.ensure_database(EMBEDDED_DATABASE)
+        yield Database(server.url_for(EMBEDDED_DATABASE), embedded=True, created=created)
     finally:
         server.stop()
 
@@ -69,11 +85,15 @@ def serve(
 
     settings = Settings()
     configure_logging(settings.log_level)
-    with database_url() as (url, embedded):
+    with database() as db:
         # Worker processes build their own settings from the environment.
-        os.environ["DATABASE_URL"] = url
-        if migrate or embedded:
-            upgrade_to_head(url)
+        os.environ["DATABASE_URL"] = db.url
+        if migrate or db.embedded:
+            upgrade_to_head(db.url)
+        if db.created:
+            # A newcomer's first run: a key to try /docs with at once, shown this one time.
+            key = asyncio.run(create_client(db.url, "dev", list(Scope)))
+            typer.secho(f"API key of the 'dev' client (all scopes): {key}", fg="green")
         logger.info("serving on http://%s:%s with %s workers", host, port, workers)
         Server(
             "db_postgres_service.main:create_app",
@@ -91,6 +111,52 @@ def serve(
 def migrate() -> None:
     """Upgrade the schema to the latest revision (safe to run from several instances at once)."""
     configure_logging(Settings().log_level)
-    with database_url() as (url, _):
-        upgrade_to_head(url)
+    with database() as db:
+        upgrade_to_head(db.url)
         logger.info("schema is at the latest revision")
+
+
+ScopeOption = Annotated[
+    list[Scope], typer.Option("--scope", help="Repeat for each scope the client needs.")
+]
+
+
+@clients_app.command("create")
+def clients_create(name: str, scope: ScopeOption) -> None:
+    """Create a key for NAME and print it once; a second key for NAME starts a rotation."""
+    if not _CLIENT_NAME.fullmatch(name):
+        raise typer.Exit(_fail("NAME must be 1-100 characters of A-Z a-z 0-9 _ . -"))
+    if not scope:
+        raise typer.Exit(_fail("Give at least one --scope: " + ", ".join(s.value for s in Scope)))
+    with database() as db:
+        key = asyncio.run(create_client(db.url, name, scope))
+    typer.echo(key)
+    typer.secho("Store it now: only its hash is kept.", err=True, fg="yellow")
+
+
+@clients_app.command("list")
+def clients_list() -> None:
+    """Every key: client, key prefix, scopes, created and revoked times."""
+    with database() as db:
+        keys = asyncio.run(list_clients(db.url))
+    for key in keys:
+        revoked = f"revoked {key.revoked_at:%Y-%m-%d %H:%M:%S}" if key.revoked_at else "active"
+        typer.echo(
+            f"{key.name}\t{key.key_prefix}…\t{','.join(key.scopes)}\t"
+            f"created {key.created_at:%Y-%m-%d %H:%M:%S}\t{revoked}"
+        )
+
+
+@clients_app.command("revoke")
+def clients_revoke(
+    name: str,
+    key: Annotated[
+        str | None, typer.Option(help="Revoke only the key starting with this prefix.")
+    ] = None,
+) -> None:
+    """Revoke NAME's keys (or one of them); every instance refuses them within 5 s."""
+    with database() as db:
+        revoked = asyncio.run(revoke_client(db.url, name, key.removesuffix("…") if key else None))
+    if not revoked:
+        raise typer.Exit(_fail(f"No active key of {name!r} matched."))
+    typer.echo(f"Revoked {revoked} key(s) of {name!r}.")

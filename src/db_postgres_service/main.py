@@ -7,7 +7,9 @@ from fastapi import FastAPI
 
 from db_postgres_service.api import health
 from db_postgres_service.api import v1 as api_v1
+from db_postgres_service.api.authentication import AuthenticationMiddleware, ClientAuthenticator
 from db_postgres_service.api.middleware import RequestContextMiddleware
+from db_postgres_service.api.openapi import install_openapi
 from db_postgres_service.api.problems import install_problem_handlers
 from db_postgres_service.core.config import Settings
 from db_postgres_service.core.database import create_engine, create_sessionmaker
@@ -26,6 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.password_hasher = hasher
+        app.state.authenticator = ClientAuthenticator(app.state.sessionmaker)
         app.state.schema_head = head_revision()
         try:
             yield
@@ -41,7 +44,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
     )
     install_problem_handlers(app)
+    install_openapi(app)
+    # The last added runs first: request context, then authentication, then the routes.
+    app.add_middleware(AuthenticationMiddleware)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
-    app.include_router(api_v1.router)
+    for router in api_v1.routers:
+        app.include_router(router)
     return app

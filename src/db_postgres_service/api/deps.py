@@ -76,7 +76,7 @@ async def get_idempotency(
         session,
         signer,
         key=idempotency_key,
-        client="",
+        client=request.state.client,
         ttl=datetime.timedelta(seconds=settings.idempotency_ttl_seconds),
     )
 

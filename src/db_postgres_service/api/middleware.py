@@ -12,7 +12,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from db_postgres_service.api.problems import PROBLEM_MEDIA_TYPE, internal_error_body
+from db_postgres_service.api.problems import send_problem
+from db_postgres_service.core.errors import InternalError
 
 logger = logging.getLogger(__name__)
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -68,7 +69,7 @@ class RequestContextMiddleware:
             logger.exception("unhandled error")
             if response_started:
                 raise
-            await _send_internal_error(send_with_request_id, request_id)
+            await send_problem(send_with_request_id, InternalError(), request_id)
 
     def _limited(self, scope: Scope, receive: Receive) -> Receive:
         """A receive that refuses a body over the limit, declared or chunked."""
@@ -97,18 +98,3 @@ class RequestContextMiddleware:
 def _too_large(limit: int) -> HTTPException:
     # An HTTPException, because FastAPI lets exactly that kind through while it reads a body.
     return HTTPException(413, f"The request body exceeds the limit of {limit} bytes.")
-
-
-async def _send_internal_error(send: Send, request_id: str) -> None:
-    body = internal_error_body(request_id)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 500,
-            "headers": [
-                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import Match
+from starlette.types import Send
 
 from db_postgres_service.core.db_errors import DATABASE_FAILURES, map_database_error
 from db_postgres_service.core.errors import (
@@ -60,16 +61,6 @@ def problem_body(
     )
 
 
-def internal_error_body(request_id: str) -> bytes:
-    return problem_body(
-        status=500,
-        kind="internal",
-        title="Internal server error",
-        detail="The service hit an unexpected error; it has been logged.",
-        request_id=request_id,
-    )
-
-
 def problem_response(
     request: Request,
     *,
@@ -89,6 +80,25 @@ def problem_response(
         extensions=extensions,
     )
     return Response(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+async def send_problem(send: Send, error: ServiceError, request_id: str) -> None:
+    """Answer with a problem from pure ASGI middleware, before any route ran."""
+    body = problem_body(
+        status=error.status,
+        kind=error.kind,
+        title=error.title,
+        detail=error.detail,
+        request_id=request_id,
+        extensions=error.extensions,
+    )
+    headers = [
+        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+        *((name.lower().encode(), value.encode()) for name, value in error.headers.items()),
+    ]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def service_error_response(request: Request, error: ServiceError) -> Response:

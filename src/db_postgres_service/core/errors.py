@@ -34,6 +34,13 @@ class ServiceError(Exception):
         return PROBLEM_BASE_URI + self.kind
 
 
+class InternalError(ServiceError):
+    """A genuine bug; the details go to the log, never to the caller."""
+
+    def __init__(self) -> None:
+        super().__init__("The service hit an unexpected error; it has been logged.")
+
+
 class MalformedRequest(ServiceError):
     status = 400
     kind = "malformed-request"
@@ -57,6 +64,24 @@ class Conflict(ServiceError):
             extensions={"conflicting_field": field, **(extensions or {})},
         )
         self.field = field
+
+
+class Unauthenticated(ServiceError):
+    status = 401
+    kind = "unauthorized"
+    title = "Unauthorized"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Send a valid API key as `Authorization: Bearer <key>`.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+class Forbidden(ServiceError):
+    status = 403
+    kind = "forbidden"
+    title = "Forbidden"
 
 
 class InvalidLogin(ServiceError):

@@ -34,7 +34,7 @@ from db_postgres_service.schemas.user import (
     UserUpdate,
 )
 
-router = APIRouter(prefix="/users", tags=["users"], route_class=JsonRoute)
+router = APIRouter(prefix="/api/v1/users", tags=["users"], route_class=JsonRoute)
 
 UserId = Annotated[int, Path(description="The user's id.")]
 IfMatch = Annotated[

@@ -1,0 +1,44 @@
+"""Managing API clients from the command line: each call opens its own short-lived engine."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import pool
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from db_postgres_service.core.api_keys import Scope, new_key
+from db_postgres_service.core.database import unit_of_work
+from db_postgres_service.repositories.api_client_repository import ApiClientRepository, ClientKey
+
+
+@asynccontextmanager
+async def _clients(database_url: str) -> AsyncIterator[ApiClientRepository]:
+    engine = create_async_engine(database_url, poolclass=pool.NullPool)
+    try:
+        async with unit_of_work(async_sessionmaker(engine, class_=AsyncSession)) as session:
+            yield ApiClientRepository(session)
+    finally:
+        await engine.dispose()
+
+
+async def create_client(database_url: str, name: str, scopes: list[Scope]) -> str:
+    """Add a key for `name` (a second one while it rotates) and return it; only its hash stays."""
+    key = new_key()
+    async with _clients(database_url) as clients:
+        await clients.add_key(
+            name=name,
+            key_prefix=key.prefix,
+            key_hash=key.digest,
+            scopes=sorted({scope.value for scope in scopes}),
+        )
+    return key.key
+
+
+async def list_clients(database_url: str) -> list[ClientKey]:
+    async with _clients(database_url) as clients:
+        return await clients.keys()
+
+
+async def revoke_client(database_url: str, name: str, key_prefix: str | None) -> int:
+    async with _clients(database_url) as clients:
+        return await clients.revoke(name, key_prefix)
