@@ -10,11 +10,15 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+
+from .conftest import asyncpg_dsn
+from .helpers import TEST_API_KEY
 
 
 def free_port() -> int:
@@ -143,3 +147,67 @@ def test_no_postgres_outlives_a_sigkilled_service(service: Service) -> None:
     service.process.wait(10)
 
     assert wait_until(lambda: not alive(postmaster), 10), "postgres outlived the service"
+
+
+_HOLD_ROW_LOCK = """
+import asyncio, sys, asyncpg
+
+async def main():
+    connection = await asyncpg.connect(sys.argv[1])
+    async with connection.transaction():
+        await connection.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", int(sys.argv[2]))
+        print("locked", flush=True)
+        await asyncio.sleep(float(sys.argv[3]))
+    await connection.close()
+
+asyncio.run(main())
+"""
+
+
+def test_sigterm_lets_a_request_in_flight_finish(database_url: str) -> None:
+    port = free_port()
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "db_postgres_service", "serve"], env=environment
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {TEST_API_KEY}"}
+    try:
+        service = Service(process, base_url, Path(tempfile.gettempdir()))
+        assert wait_until(service.ready, 60), "the service did not become ready"
+        user = httpx.post(
+            f"{base_url}/api/v1/users",
+            json={"email": "slow@example.com", "username": "slowpoke", "password": "12345678"},
+            headers=auth,
+        ).json()
+        locker = subprocess.Popen(
+            [sys.executable, "-c", _HOLD_ROW_LOCK, asyncpg_dsn(database_url), str(user["id"]), "2"],
+            stdout=subprocess.PIPE,
+        )
+        assert locker.stdout is not None
+        assert locker.stdout.readline() == b"locked\n"
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # The PATCH waits for the row lock, so it is in flight when SIGTERM arrives.
+            patch = pool.submit(
+                httpx.patch,
+                f"{base_url}/api/v1/users/{user['id']}",
+                json={"username": "finished"},
+                headers=auth,
+                timeout=30,
+            )
+            time.sleep(0.5)
+            process.send_signal(signal.SIGTERM)
+
+            assert patch.result().status_code == 200
+        assert process.wait(30) == 0
+        locker.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -339,3 +339,22 @@ async def test_a_filter_holding_a_nul_character_matches_nothing(
     response = await client.get("/api/v1/users", params={"username_prefix": "al\x00"})
 
     assert response.json() == {"items": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize("value", ["0.5", "1700000000", "2024-01-01 00:00:00Z", "2024-01-01"])
+async def test_a_timestamp_filter_must_be_rfc_3339_text(
+    client: httpx.AsyncClient, value: str
+) -> None:
+    response = await client.get("/api/v1/users", params={"created_before": value})
+
+    problem = assert_problem(response, 422, "validation-failed")
+    assert [error["loc"] for error in problem["errors"]] == [["query", "created_before"]]
+
+
+async def test_an_unknown_query_parameter_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/users", params={"username_prefx": "al"})
+
+    problem = assert_problem(response, 422, "validation-failed")
+    assert problem["errors"] == [
+        {"loc": ["query", "username_prefx"], "msg": "unknown query parameter"}
+    ]

@@ -4,6 +4,7 @@ import asyncio
 import logging
 import os
 import re
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ import typer
 
 from db_postgres_service.clients import create_client, list_clients, revoke_client
 from db_postgres_service.core.api_keys import Scope
-from db_postgres_service.core.config import Settings
+from db_postgres_service.core.config import METRICS_DIR_VARIABLE, Settings
 from db_postgres_service.core.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError
 from db_postgres_service.core.logging import configure_logging
 from db_postgres_service.core.migrations import upgrade_to_head
@@ -61,6 +62,24 @@ def database() -> Iterator[Database]:
         server.stop()
 
 
+@contextmanager
+def metrics_directory() -> Iterator[None]:
+    """A fresh folder where every worker writes its metric samples (prometheus multiprocess).
+
+    Set before the workers start so that each imports prometheus_client in multiprocess mode;
+    an operator's own PROMETHEUS_MULTIPROC_DIR is respected and left in place.
+    """
+    if os.environ.get(METRICS_DIR_VARIABLE):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="dps-metrics-") as folder:
+        os.environ[METRICS_DIR_VARIABLE] = folder
+        try:
+            yield
+        finally:
+            del os.environ[METRICS_DIR_VARIABLE]
+
+
 def _fail(message: str) -> int:
     typer.secho(message, err=True, fg=typer.colors.RED)
     return 1
@@ -84,8 +103,8 @@ def serve(
     from granian.server import Server
 
     settings = Settings()
-    configure_logging(settings.log_level)
-    with database() as db:
+    configure_logging(settings.log_level, settings.log_format)
+    with database() as db, metrics_directory():
         # Worker processes build their own settings from the environment.
         os.environ["DATABASE_URL"] = db.url
         if migrate or db.embedded:
@@ -94,7 +113,13 @@ def serve(
             # A newcomer's first run: a key to try /docs with at once, shown this one time.
             key = asyncio.run(create_client(db.url, "dev", list(Scope)))
             typer.secho(f"API key of the 'dev' client (all scopes): {key}", fg="green")
-        logger.info("serving on http://%s:%s with %s workers", host, port, workers)
+        logger.info(
+            "serving on http://%s:%s with %s workers",
+            host,
+            port,
+            workers,
+            extra={"event": "serve", "address": f"{host}:{port}", "workers": workers},
+        )
         Server(
             "db_postgres_service.main:create_app",
             factory=True,
@@ -104,6 +129,8 @@ def serve(
             workers=workers,
             log_level=LogLevels(settings.log_level.lower()),
             log_access=False,
+            # On SIGTERM: stop accepting, finish requests in flight, kill only after this.
+            workers_kill_timeout=settings.shutdown_grace_seconds,
         ).serve()
 
 

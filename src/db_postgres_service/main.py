@@ -1,20 +1,26 @@
 """The application factory: everything is built here, at startup, never at import time."""
 
+import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from db_postgres_service.api import health
+from db_postgres_service.api import health, metrics
 from db_postgres_service.api import v1 as api_v1
 from db_postgres_service.api.authentication import AuthenticationMiddleware, ClientAuthenticator
 from db_postgres_service.api.middleware import RequestContextMiddleware
+from db_postgres_service.api.observability import ObservabilityMiddleware
 from db_postgres_service.api.openapi import install_openapi
 from db_postgres_service.api.problems import install_problem_handlers
 from db_postgres_service.core.config import Settings
 from db_postgres_service.core.database import create_engine, create_sessionmaker
+from db_postgres_service.core.logging import configure_logging, stop_logging
 from db_postgres_service.core.migrations import head_revision
 from db_postgres_service.core.security import PasswordHasher
+
+logger = logging.getLogger("db_postgres_service")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -22,6 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, settings.log_format)
         engine = create_engine(settings)
         hasher = PasswordHasher(threads=settings.password_hash_threads)
         app.state.settings = settings
@@ -30,11 +37,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.password_hasher = hasher
         app.state.authenticator = ClientAuthenticator(app.state.sessionmaker)
         app.state.schema_head = head_revision()
+        logger.info("worker started", extra={"event": "startup", "pid": os.getpid()})
         try:
             yield
         finally:
             hasher.close()
             await engine.dispose()
+            logger.info("worker stopped", extra={"event": "shutdown", "pid": os.getpid()})
+            stop_logging()
 
     app = FastAPI(
         title="db-postgres-service",
@@ -45,10 +55,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     install_openapi(app)
-    # The last added runs first: request context, then authentication, then the routes.
+    # The last added runs first: request context, observability, authentication, routes.
     app.add_middleware(AuthenticationMiddleware)
+    app.add_middleware(ObservabilityMiddleware)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     for router in api_v1.routers:
         app.include_router(router)
     return app

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from db_postgres_service.api.metrics import record_database_error
 from db_postgres_service.api.problems import send_problem
 from db_postgres_service.core.api_keys import Scope as ApiScope
 from db_postgres_service.core.api_keys import key_digest
@@ -106,6 +107,7 @@ class AuthenticationMiddleware:
             authenticator: ClientAuthenticator = scope["app"].state.authenticator
             caller = await authenticator.caller(token) if token else None
         except DATABASE_FAILURES as error:
+            record_database_error(error)
             problem = map_database_error(error) or ServiceUnavailable("Cannot check the API key.")
             await send_problem(send, problem, state["request_id"])
             return

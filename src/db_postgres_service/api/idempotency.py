@@ -8,6 +8,7 @@ import orjson
 from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db_postgres_service.api.metrics import record_database_error
 from db_postgres_service.api.problems import service_error_response
 from db_postgres_service.core.db_errors import map_database_error
 from db_postgres_service.core.errors import IdempotencyKeyInFlight, ServiceError, ValidationFailed
@@ -90,7 +91,11 @@ class Idempotency:
             async with session.begin_nested():
                 response = await effect()
         except Exception as error:
-            problem = error if isinstance(error, ServiceError) else map_database_error(error)
+            if isinstance(error, ServiceError):
+                problem: ServiceError | None = error
+            else:
+                record_database_error(error)
+                problem = map_database_error(error)
             if problem is None or problem.status >= 500:
                 raise  # A 5xx stores nothing, so that the request can be retried.
             response = service_error_response(request, problem)

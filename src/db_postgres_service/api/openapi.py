@@ -1,14 +1,22 @@
-"""The OpenAPI document: the bearer-key scheme and its problems on every /api operation."""
+"""The OpenAPI document: the bearer-key scheme and its problems on every /api operation, the
+problem schemas, and the X-Request-ID every response carries."""
 
+import copy
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from db_postgres_service.api.problems import problem_responses
+from db_postgres_service.api.problems import problem_responses, problem_schemas
+from db_postgres_service.schemas.problem import REQUEST_ID_PATTERN
 
 SECURITY_SCHEME = "apiKey"
-_AUTH_PROBLEMS = {401: "Missing or invalid API key", 403: "The key lacks the route's scope"}
+_AUTH_STATUSES = (401, 403)
+_REQUEST_ID_HEADER = {
+    "description": "The caller's X-Request-ID when it is a sane token, otherwise a new UUID.",
+    "required": True,
+    "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN},
+}
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -17,23 +25,25 @@ def install_openapi(app: FastAPI) -> None:
             schema = get_openapi(
                 title=app.title, version=app.version, summary=app.summary, routes=app.routes
             )
-            schema.setdefault("components", {})["securitySchemes"] = {
+            components = schema.setdefault("components", {})
+            components.setdefault("schemas", {}).update(problem_schemas())
+            components["securitySchemes"] = {
                 SECURITY_SCHEME: {
                     "type": "http",
                     "scheme": "bearer",
                     "description": "An API key from `db-postgres-service clients create`.",
                 }
             }
-            problems = problem_responses(*_AUTH_PROBLEMS)
             for path, operations in schema["paths"].items():
-                if not path.startswith("/api/"):
-                    continue
                 for operation in operations.values():
-                    operation["security"] = [{SECURITY_SCHEME: []}]
-                    for status, description in _AUTH_PROBLEMS.items():
-                        declared = {**problems[status], "description": description}
-                        declared.pop("model")
-                        operation["responses"].setdefault(str(status), declared)
+                    responses: dict[str, Any] = operation["responses"]
+                    if path.startswith("/api/"):
+                        operation["security"] = [{SECURITY_SCHEME: []}]
+                        for status, declared in problem_responses(*_AUTH_STATUSES).items():
+                            responses.setdefault(str(status), declared)
+                    for response in responses.values():
+                        headers = response.setdefault("headers", {})
+                        headers.setdefault("X-Request-ID", copy.deepcopy(_REQUEST_ID_HEADER))
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -1,5 +1,6 @@
 """Every error any request can produce, rendered as RFC 9457 problem+json in one place."""
 
+import copy
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -7,11 +8,13 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import Send
 
+from db_postgres_service.api.metrics import record_database_error
 from db_postgres_service.core.db_errors import DATABASE_FAILURES, map_database_error
 from db_postgres_service.core.errors import (
     PROBLEM_BASE_URI,
@@ -19,7 +22,7 @@ from db_postgres_service.core.errors import (
     ServiceError,
     ValidationFailed,
 )
-from db_postgres_service.schemas.problem import Problem
+from db_postgres_service.schemas.problem import Problem, ValidationProblem
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 logger = logging.getLogger(__name__)
@@ -31,13 +34,34 @@ _HTTP_PROBLEMS: Mapping[int, tuple[str, str]] = {
 }
 _DESCRIPTIONS: Mapping[int, str] = {
     400: "Malformed JSON body",
+    401: "Missing or invalid API key",
+    403: "The API key lacks the route's scope",
     404: "Unknown resource or route",
     409: "Uniqueness conflict (`conflicting_field`)",
+    412: "`If-Match` does not match the current ETag",
     413: "Request body over the limit",
     415: "Request body is not JSON",
     422: "Validation failed (`errors`)",
+    428: "`If-Match` is required (setting `require_if_match`) but absent",
     503: "Database unavailable, pool exhausted or statement timed out",
 }
+_HEADERS: Mapping[int, Mapping[str, Mapping[str, Any]]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": "The scheme to authenticate with.",
+            "required": True,
+            "schema": {"type": "string", "enum": ["Bearer"]},
+        }
+    },
+    503: {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying.",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 0},
+        }
+    },
+}
+PROBLEM_SCHEMA_REF = "#/components/schemas/{model}"
 
 
 def problem_body(
@@ -164,6 +188,7 @@ async def _on_http_error(request: Request, error: Exception) -> Response:
 
 
 async def _on_database_error(request: Request, error: Exception) -> Response:
+    record_database_error(error)
     mapped = map_database_error(error)
     if mapped is None:
         # A genuine bug: the request middleware logs it and answers 500.
@@ -180,16 +205,34 @@ def install_problem_handlers(app: FastAPI) -> None:
         app.add_exception_handler(database_failure, _on_database_error)
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI declarations of the problem responses a route can give."""
-    return {
-        status: {
-            "model": Problem,
-            "description": _DESCRIPTIONS.get(status, "Problem"),
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": Problem.model_json_schema()}},
+def problem_schemas() -> dict[str, Any]:
+    """The OpenAPI components the problem responses refer to."""
+    _, schemas = models_json_schema(
+        [(Problem, "serialization"), (ValidationProblem, "serialization")],
+        ref_template=PROBLEM_SCHEMA_REF,
+    )
+    components: dict[str, Any] = schemas["$defs"]
+    return components
+
+
+def problem_responses(
+    *statuses: int, descriptions: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations of the problem responses a route can give (`descriptions` overrides
+    the usual texts for this route)."""
+    descriptions = {**_DESCRIPTIONS, **(descriptions or {})}
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        model = ValidationProblem if status == 422 else Problem
+        schema = {"$ref": PROBLEM_SCHEMA_REF.format(model=model.__name__)}
+        response: dict[str, Any] = {
+            "description": descriptions.get(status, "Problem"),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": schema}},
         }
-        for status in statuses
-    }
+        if status in _HEADERS:
+            response["headers"] = copy.deepcopy(dict(_HEADERS[status]))
+        responses[status] = response
+    return responses
 
 
 def common_statuses(extra: Iterable[int] = ()) -> tuple[int, ...]:

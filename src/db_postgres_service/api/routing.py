@@ -1,4 +1,4 @@
-"""A route class that refuses non-JSON bodies with 415 before FastAPI parses them."""
+"""A route class that checks the request's shape before FastAPI parses it."""
 
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
-from db_postgres_service.core.errors import UnsupportedMediaType
+from db_postgres_service.core.errors import UnsupportedMediaType, ValidationFailed
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -23,19 +23,32 @@ def has_body(request: Request) -> bool:
     return "transfer-encoding" in headers or headers.get("content-length", "0") != "0"
 
 
-class JsonRoute(APIRoute):
+class StrictRoute(APIRoute):
+    """Refuses what FastAPI would quietly accept: a non-JSON body (415) and query parameters
+    the route does not know (422; a typo such as `username_prefx` must not list everyone)."""
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        if self.body_field is None:
-            return handler
+        known = frozenset(param.alias for param in self.dependant.query_params)
+        takes_body = self.body_field is not None
 
-        async def json_only(request: Request) -> Response:
+        async def strict(request: Request) -> Response:
+            if request.scope["query_string"]:
+                unknown = [name for name in request.query_params if name not in known]
+                if unknown:
+                    raise ValidationFailed(
+                        [
+                            {"loc": ["query", name], "msg": "unknown query parameter"}
+                            for name in unknown
+                        ]
+                    )
             if (
-                request.method in _BODY_METHODS
+                takes_body
+                and request.method in _BODY_METHODS
                 and has_body(request)
                 and not is_json_media_type(request.headers.get("content-type"))
             ):
                 raise UnsupportedMediaType("Send the body as application/json.")
             return await handler(request)
 
-        return json_only
+        return strict

@@ -8,6 +8,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+# Where prometheus_client's multiprocess mode keeps samples; it must be set before that
+# library is first imported in a process that serves requests.
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -28,7 +32,9 @@ class Settings(BaseSettings):
     db_pool_recycle: float = Field(default=1800.0, gt=0)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: LogLevel = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"
     password_hash_threads: int = Field(default=4, ge=1, le=64)
+    shutdown_grace_seconds: int = Field(default=30, ge=1, le=3600)
     require_if_match: bool = False
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
 

@@ -31,6 +31,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=settings.db_pool_recycle,
+        # Parameters hold password hashes: keep them out of logs and exception messages.
+        hide_parameters=True,
         connect_args={"timeout": settings.db_connect_timeout, "server_settings": server_settings},
     )
 

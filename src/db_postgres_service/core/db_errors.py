@@ -17,7 +17,11 @@ QUERY_CANCELED = "57014"
 CHARACTER_NOT_IN_REPERTOIRE = "22021"
 # Class 08 is "connection exception", 57P0x is "operator intervention" (shutdown, crash
 # recovery, cannot-connect-now) and 53 is "insufficient resources" (e.g. too many connections).
-_UNAVAILABLE_PREFIXES = ("08", "57P", "53")
+# Class 28 (the server refuses the login: role not permitted to log in, password rotated) and
+# 3D000 (the database does not exist) only arise when opening a connection: the database is
+# out of the service's reach, which is not a bug in a request. 25006 is a write sent to a
+# read-only standby, as happens for a moment during a failover; class 58 is a server I/O error.
+_UNAVAILABLE_PREFIXES = ("08", "57P", "53", "28", "3D000", "25006", "58")
 
 
 # Exception classes whose instances may be database trouble rather than bugs.

@@ -14,6 +14,8 @@ _ARGON2_HASH = re.compile(
     r"\$argon2(id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+"
 )
 _BCRYPT_HASH = re.compile(r"\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}")
+# The same rules for the OpenAPI document (a JSON Schema pattern is a search, hence the anchors).
+_HASH_PATTERN = f"^(?:{_ARGON2_HASH.pattern}|{_BCRYPT_HASH.pattern})$"
 
 
 def _normalise_email(value: str) -> str:
@@ -32,7 +34,11 @@ def _known_hash_format(value: str) -> str:
 
 Email = Annotated[
     str,
-    Field(max_length=EMAIL_MAX_LENGTH, examples=["alice@example.com"]),
+    Field(
+        max_length=EMAIL_MAX_LENGTH,
+        examples=["alice@example.com"],
+        json_schema_extra={"format": "email"},
+    ),
     AfterValidator(_normalise_email),
 ]
 Username = Annotated[
@@ -42,13 +48,22 @@ Username = Annotated[
 Password = Annotated[str, Field(min_length=8, max_length=1024)]
 PasswordHashText = Annotated[
     str,
-    Field(max_length=255, examples=["$2b$12$..."]),
+    Field(
+        max_length=255,
+        description="An argon2 hash in PHC form or a bcrypt hash in modular crypt form.",
+        examples=["$2b$12$GhvMmNVjRW29ulnudl.LbuAnUtN/LRfe1JsBm1Xu6LE3059z5Tr8m"],
+        json_schema_extra={"pattern": _HASH_PATTERN},
+    ),
     AfterValidator(_known_hash_format),
 ]
 
 
 class UserCreate(RequestBody):
     """A new user: exactly one of `password` (hashed here) or `password_hash` (imported)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["password"]}, {"required": ["password_hash"]}]}
+    )
 
     email: Email
     username: Username
@@ -75,6 +90,13 @@ class UserOut(BaseModel):
 
 class UserUpdate(RequestBody):
     """A partial change; at least one field, and at most one of `password`/`password_hash`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "minProperties": 1,
+            "not": {"required": ["password", "password_hash"]},
+        }
+    )
 
     email: Email | MISSING = MISSING
     username: Username | MISSING = MISSING

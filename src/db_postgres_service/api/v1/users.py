@@ -1,9 +1,10 @@
 """The user routes of CONTRACT.md: HTTP in and out, no SQL."""
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
-from pydantic import MISSING, AwareDatetime
+from pydantic import MISSING
 
 from db_postgres_service.api.conditional import expected_versions
 from db_postgres_service.api.cursors import CursorCodec
@@ -16,7 +17,7 @@ from db_postgres_service.api.deps import (
 )
 from db_postgres_service.api.problems import common_statuses, problem_responses
 from db_postgres_service.api.responses import JSON_MEDIA_TYPE, user_json, user_response
-from db_postgres_service.api.routing import JsonRoute
+from db_postgres_service.api.routing import StrictRoute
 from db_postgres_service.core.errors import InvalidLogin
 from db_postgres_service.repositories.user_repository import (
     Keyset,
@@ -24,6 +25,7 @@ from db_postgres_service.repositories.user_repository import (
     UserFilters,
     UserOrder,
 )
+from db_postgres_service.schemas.common import Timestamp
 from db_postgres_service.schemas.user import (
     Credentials,
     UserBatch,
@@ -34,17 +36,68 @@ from db_postgres_service.schemas.user import (
     UserUpdate,
 )
 
-router = APIRouter(prefix="/api/v1/users", tags=["users"], route_class=JsonRoute)
+router = APIRouter(prefix="/api/v1/users", tags=["users"], route_class=StrictRoute)
 
 UserId = Annotated[int, Path(description="The user's id.")]
 IfMatch = Annotated[
     str | None, Header(alias="If-Match", description='The ETag you last saw, e.g. "3".')
 ]
 USER_PATH = "/api/v1/users/{id}"
+_ETAG = {
+    "ETag": {
+        "description": 'The user\'s version as a strong tag, e.g. "3".',
+        "required": True,
+        "schema": {"type": "string", "pattern": '^"[0-9]+"$'},
+    }
+}
+_LOCATION = {
+    "Location": {
+        "description": "The new user's path.",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^/api/v1/users/[0-9]+$"},
+    }
+}
+_IN_FLIGHT_RETRY = {
+    "Retry-After": {
+        "description": "Seconds to wait; only when the Idempotency-Key is still in flight.",
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+_REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "`true` on the stored response to an earlier request with this "
+        "Idempotency-Key.",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
-    304: {"description": "Not modified: your copy (If-None-Match) is current."}
+    304: {"description": "Not modified: your copy (If-None-Match) is current.", "headers": _ETAG}
 }
 _WRITE_STATUSES = common_statuses({400, 409, 413, 415})
+_IN_FLIGHT = "Uniqueness conflict (`conflicting_field`{}), or the Idempotency-Key is in flight"
+
+
+def _success(
+    status_code: int, description: str, *headers: Mapping[str, Any]
+) -> dict[int | str, dict[str, Any]]:
+    merged: dict[str, Any] = {}
+    for more in headers:
+        merged.update(more)
+    return {status_code: {"description": description, "headers": merged}}
+
+
+def _idempotent_post(
+    created: str, success: Mapping[str, Any], conflict: str
+) -> dict[int | str, dict[str, Any]]:
+    """The responses of a POST that honours Idempotency-Key: a 201 or a 409/422 of its effect
+    may be a replay."""
+    responses = {
+        **_success(status.HTTP_201_CREATED, created, success, _REPLAYED),
+        **problem_responses(*_WRITE_STATUSES, descriptions={409: conflict}),
+    }
+    responses[409]["headers"] = {**_IN_FLIGHT_RETRY, **_REPLAYED}
+    responses[422]["headers"] = dict(_REPLAYED)
+    return responses
 
 
 def _new_user(body: UserCreate, hashed_password: str) -> NewUser:
@@ -55,7 +108,7 @@ def _new_user(body: UserCreate, hashed_password: str) -> NewUser:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=UserOut,
-    responses=problem_responses(*_WRITE_STATUSES),
+    responses=_idempotent_post("The new user", {**_ETAG, **_LOCATION}, _IN_FLIGHT.format("")),
     summary="Create a user",
 )
 async def create_user(
@@ -82,7 +135,7 @@ async def create_user(
     "/batch",
     status_code=status.HTTP_201_CREATED,
     response_model=UserBatch,
-    responses=problem_responses(*_WRITE_STATUSES),
+    responses=_idempotent_post("The new users, in input order", {}, _IN_FLIGHT.format(", `index`")),
     summary="Create 1-1000 users, all or nothing",
 )
 async def create_users(
@@ -120,7 +173,13 @@ async def create_users(
 @router.post(
     "/authenticate",
     response_model=UserOut,
-    responses=problem_responses(*common_statuses({400, 401, 413, 415})),
+    responses={
+        **_success(status.HTTP_200_OK, "The user whose password this is", _ETAG),
+        **problem_responses(
+            *common_statuses({400, 401, 413, 415}),
+            descriptions={401: "Wrong login or password, or a missing or invalid API key"},
+        ),
+    },
     summary="Check a login's password",
 )
 async def authenticate(
@@ -153,8 +212,8 @@ async def list_users(
     email: Annotated[str | None, Query(max_length=254)] = None,
     username: Annotated[str | None, Query(max_length=100)] = None,
     username_prefix: Annotated[str | None, Query(max_length=100)] = None,
-    created_after: AwareDatetime | None = None,
-    created_before: AwareDatetime | None = None,
+    created_after: Timestamp | None = None,
+    created_before: Timestamp | None = None,
 ) -> Response:
     filters = UserFilters(email, username, username_prefix, created_after, created_before)
     codec = CursorCodec(signer)
@@ -173,7 +232,11 @@ async def list_users(
 @router.get(
     "/by_username/{username}",
     response_model=UserOut,
-    responses={**NOT_MODIFIED, **problem_responses(*common_statuses({404}))},
+    responses={
+        **_success(status.HTTP_200_OK, "The user", _ETAG),
+        **NOT_MODIFIED,
+        **problem_responses(*common_statuses({404})),
+    },
     summary="Get a user by username (case-insensitive)",
 )
 async def get_user_by_username(
@@ -185,7 +248,11 @@ async def get_user_by_username(
 @router.get(
     "/by_email/{email}",
     response_model=UserOut,
-    responses={**NOT_MODIFIED, **problem_responses(*common_statuses({404}))},
+    responses={
+        **_success(status.HTTP_200_OK, "The user", _ETAG),
+        **NOT_MODIFIED,
+        **problem_responses(*common_statuses({404})),
+    },
     summary="Get a user by email (case-insensitive)",
 )
 async def get_user_by_email(email: str, users: UserRepositoryDep, request: Request) -> Response:
@@ -195,7 +262,11 @@ async def get_user_by_email(email: str, users: UserRepositoryDep, request: Reque
 @router.get(
     "/{user_id}",
     response_model=UserOut,
-    responses={**NOT_MODIFIED, **problem_responses(*common_statuses({404}))},
+    responses={
+        **_success(status.HTTP_200_OK, "The user", _ETAG),
+        **NOT_MODIFIED,
+        **problem_responses(*common_statuses({404})),
+    },
     summary="Get a user by id",
 )
 async def get_user(user_id: UserId, users: UserRepositoryDep, request: Request) -> Response:
@@ -205,7 +276,10 @@ async def get_user(user_id: UserId, users: UserRepositoryDep, request: Request) 
 @router.patch(
     "/{user_id}",
     response_model=UserOut,
-    responses=problem_responses(*common_statuses({400, 404, 409, 412, 413, 415, 428})),
+    responses={
+        **_success(status.HTTP_200_OK, "The changed user", _ETAG),
+        **problem_responses(*common_statuses({400, 404, 409, 412, 413, 415, 428})),
+    },
     summary="Change a user",
 )
 async def update_user(

@@ -1,0 +1,85 @@
+"""Prometheus metrics, correct with several worker processes.
+
+With PROMETHEUS_MULTIPROC_DIR set (the `serve` command sets it for its workers), every
+process writes its samples to files there and a scrape of any worker sums them all.
+"""
+
+import os
+
+from fastapi import APIRouter, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import QueuePool
+
+from db_postgres_service.core.config import METRICS_DIR_VARIABLE
+
+REQUESTS = Counter("http_requests_total", "HTTP requests answered.", ["method", "route", "status"])
+LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "Time from request to the end of the response.",
+    ["method", "route", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+POOL_CONNECTIONS = Gauge(
+    "db_pool_connections",
+    "Database connections of the pool by state (in_use, idle, overflow).",
+    ["state"],
+    multiprocess_mode="livesum",
+)
+DATABASE_ERRORS = Counter(
+    "db_errors_total",
+    "Database failures by kind (SQLSTATE, or the exception class when there is none).",
+    ["kind"],
+)
+
+router = APIRouter(tags=["operations"])
+
+
+def database_error_kind(error: Exception) -> str:
+    if isinstance(error, DBAPIError):
+        state = getattr(error.orig, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+        return type(error.orig).__name__
+    return type(error).__name__
+
+
+def record_database_error(error: Exception) -> None:
+    DATABASE_ERRORS.labels(kind=database_error_kind(error)).inc()
+
+
+def record_pool(engine: AsyncEngine) -> None:
+    """Note the pool's state; called after each request, when its connection is back."""
+    pool = engine.sync_engine.pool
+    if isinstance(pool, QueuePool):
+        POOL_CONNECTIONS.labels(state="in_use").set(pool.checkedout())
+        POOL_CONNECTIONS.labels(state="idle").set(pool.checkedin())
+        POOL_CONNECTIONS.labels(state="overflow").set(max(pool.overflow(), 0))
+
+
+def _registry() -> CollectorRegistry:
+    if os.environ.get(METRICS_DIR_VARIABLE):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped upstream
+        return registry
+    return REGISTRY
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (no key needed; answers while the database is down)",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+async def metrics() -> Response:
+    return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)

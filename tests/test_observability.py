@@ -1,0 +1,175 @@
+"""Request logs and metrics: what operators see, and what they must never see."""
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from db_postgres_service.core.logging import JsonFormatter, TextFormatter
+from db_postgres_service.main import create_app
+
+from .conftest import make_settings
+from .helpers import TEST_API_KEY, Database, create, http_client, new_user
+
+UNREACHABLE_DATABASE = "postgresql://postgres@127.0.0.1:1/nothing"
+
+
+def access_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "db_postgres_service.access"]
+
+
+async def test_every_request_gets_one_access_log_line_with_its_context(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    user = await create(client)
+    caplog.clear()
+
+    response = await client.get(f"/api/v1/users/{user['id']}", headers={"X-Request-ID": "rid-1"})
+
+    (record,) = access_records(caplog)
+    line = json.loads(JsonFormatter().format(record))
+    assert line["level"] == "info"
+    assert line["time"].endswith("Z")
+    assert {key: line[key] for key in ("request_id", "client", "method", "route", "status")} == {
+        "request_id": "rid-1",
+        "client": "tests",
+        "method": "GET",
+        "route": "/api/v1/users/{user_id}",
+        "status": response.status_code,
+    }
+    assert line["duration_ms"] >= 0
+
+
+async def test_an_unknown_route_is_logged_without_its_raw_path(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    await client.get("/api/v1/users/1/secret-looking-path")
+
+    (record,) = access_records(caplog)
+    assert record.route == "unmatched"  # type: ignore[attr-defined]
+    assert record.status == 404  # type: ignore[attr-defined]
+
+
+async def test_the_text_format_is_one_readable_line(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    await client.get("/health")
+
+    line = TextFormatter().format(access_records(caplog)[0])
+    assert "GET /health 200" in line
+    assert "\n" not in line
+
+
+async def test_no_log_line_holds_a_password_a_hash_or_an_api_key_even_on_errors(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    db: Database,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    password = "pw-that-must-never-be-logged"
+    wrong_key = "dps_a-wrong-key-that-must-never-be-logged"
+
+    await client.post("/api/v1/users", json=new_user("alice", password=password))
+    await client.post("/api/v1/users", json=new_user("alice", password=password))
+    await client.post("/api/v1/users", json=new_user("bob", password=password, extra=password))
+    await client.post("/api/v1/users", content=b'{"password": "' + password.encode() + b'"')
+    await client.post(
+        "/api/v1/users/authenticate", json={"login": "alice", "password": "x" + password}
+    )
+    await client.post("/api/v1/users/authenticate", json={"login": "nobody", "password": password})
+    async with http_client(httpx.ASGITransport(app=app), key=wrong_key) as intruder:
+        await intruder.get("/api/v1/users")
+    async with unreachable_client() as broken:
+        await broken.post("/api/v1/users", json=new_user("carol", password=password))
+
+    stored_hash = await db.scalar("SELECT hashed_password FROM users")
+    lines = [
+        formatter.format(r)
+        for r in caplog.records
+        for formatter in (JsonFormatter(), TextFormatter())
+    ]
+    logged = "\n".join(lines) + caplog.text
+    for secret in (password, stored_hash, TEST_API_KEY, wrong_key):
+        assert secret not in logged
+
+
+@asynccontextmanager
+async def unreachable_client() -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app whose database is unreachable, with its lifespan running."""
+    broken = create_app(make_settings(UNREACHABLE_DATABASE))
+    transport = httpx.ASGITransport(app=broken)
+    async with broken.router.lifespan_context(broken), http_client(transport) as client:
+        yield client
+
+
+async def metrics_text(client: httpx.AsyncClient) -> str:
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return response.text
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{") and all(part in line for part in wanted.split(",")):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_metrics_count_requests_by_method_route_template_and_status(
+    client: httpx.AsyncClient,
+) -> None:
+    before = sample(
+        await metrics_text(client),
+        "http_requests_total",
+        method="GET",
+        route="/api/v1/users/{user_id}",
+        status="404",
+    )
+
+    await client.get("/api/v1/users/41")
+    await client.get("/api/v1/users/42")
+
+    after = await metrics_text(client)
+    count = sample(
+        after, "http_requests_total", method="GET", route="/api/v1/users/{user_id}", status="404"
+    )
+    assert count == before + 2
+    assert "http_request_duration_seconds_bucket" in after
+
+
+async def test_metrics_show_the_pool_and_database_errors_by_kind(client: httpx.AsyncClient) -> None:
+    await create(client, name="alice")
+    before = sample(await metrics_text(client), "db_errors_total", kind="23505")
+
+    await client.post("/api/v1/users", json=new_user("alice"))
+
+    text = await metrics_text(client)
+    assert sample(text, "db_errors_total", kind="23505") == before + 1
+    for state in ("in_use", "idle", "overflow"):
+        assert f'db_pool_connections{{state="{state}"}}' in text
+
+
+@pytest.fixture
+async def unreachable() -> AsyncIterator[httpx.AsyncClient]:
+    async with unreachable_client() as client:
+        yield client
+
+
+async def test_metrics_need_no_key_and_answer_while_the_database_is_down(
+    unreachable: httpx.AsyncClient, app: FastAPI
+) -> None:
+    async with http_client(httpx.ASGITransport(app=app), key=None) as anonymous:
+        assert (await anonymous.get("/metrics")).status_code == 200
+    assert (await unreachable.get("/metrics")).status_code == 200
