@@ -21,6 +21,10 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.python-ok
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@ $(VENV)/.installed-run
 
+$(VENV)/.installed-bench: pyproject.toml $(VENV)/.python-ok
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	touch $@ $(VENV)/.installed-dev $(VENV)/.installed-run
+
 run: $(VENV)/.installed-run
 	exec $(BIN)/db-postgres-service serve --migrate
 
@@ -29,6 +33,11 @@ test: $(VENV)/.installed-dev
 
 migrate: $(VENV)/.installed-run
 	$(BIN)/db-postgres-service migrate
+
+# Load test of the service against the tutorial baseline (bench/README.md); needs wrk and
+# pgbench (apt-get install wrk postgresql-client). BENCH_* variables shorten or narrow it.
+bench: $(VENV)/.installed-bench
+	$(BIN)/python bench/run.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

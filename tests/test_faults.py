@@ -219,7 +219,8 @@ async def test_an_exhausted_pool_gives_503_after_the_pool_timeout(cluster: Clust
                     await wait_until_the_app_waits_on_a_lock(observer)
 
                     started = time.monotonic()
-                    response = await client.get(path)
+                    # The list runs in a transaction on the same (exhausted) pool.
+                    response = await client.get("/api/v1/users")
                     elapsed = time.monotonic() - started
                 except BaseException:
                     blocked.cancel()
@@ -258,10 +259,12 @@ async def test_the_statement_timeout_is_set_on_every_connection(cluster: Cluster
     async with (
         serving(cluster.url, db_statement_timeout_ms=300) as (app, _),
         app.state.engine.connect() as connection,
+        app.state.read_pool.acquire() as read_connection,
     ):
         value = (await connection.execute(text("SHOW statement_timeout"))).scalar()
+        read_value = await read_connection.fetchval("SHOW statement_timeout")
 
-    assert value == "300ms"
+    assert (value, read_value) == ("300ms", "300ms")
 
 
 async def test_a_database_that_refuses_the_login_gives_503_not_500(cluster: Cluster) -> None:

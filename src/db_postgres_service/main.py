@@ -15,7 +15,11 @@ from db_postgres_service.api.observability import ObservabilityMiddleware
 from db_postgres_service.api.openapi import install_openapi
 from db_postgres_service.api.problems import install_problem_handlers
 from db_postgres_service.core.config import Settings
-from db_postgres_service.core.database import create_engine, create_sessionmaker
+from db_postgres_service.core.database import (
+    create_engine,
+    create_read_pool,
+    create_sessionmaker,
+)
 from db_postgres_service.core.logging import configure_logging, stop_logging
 from db_postgres_service.core.migrations import head_revision
 from db_postgres_service.core.security import PasswordHasher
@@ -34,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.read_pool = await create_read_pool(settings, engine)
         app.state.password_hasher = hasher
         app.state.authenticator = ClientAuthenticator(app.state.sessionmaker)
         app.state.schema_head = head_revision()
@@ -42,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             hasher.close()
+            await app.state.read_pool.close()
             await engine.dispose()
             logger.info("worker stopped", extra={"event": "shutdown", "pid": os.getpid()})
             stop_logging()

@@ -46,12 +46,9 @@ router = APIRouter(tags=["operations"])
 
 
 def database_error_kind(error: Exception) -> str:
-    if isinstance(error, DBAPIError):
-        state = getattr(error.orig, "sqlstate", None)
-        if isinstance(state, str):
-            return state
-        return type(error.orig).__name__
-    return type(error).__name__
+    source = error.orig if isinstance(error, DBAPIError) else error
+    state = getattr(source, "sqlstate", None)
+    return state if isinstance(state, str) else type(source).__name__
 
 
 def record_database_error(error: Exception) -> None:

@@ -1,5 +1,6 @@
 """The one place where database failures become errors with meaning for the caller."""
 
+import asyncpg
 from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -24,12 +25,20 @@ CHARACTER_NOT_IN_REPERTOIRE = "22021"
 _UNAVAILABLE_PREFIXES = ("08", "57P", "53", "28", "3D000", "25006", "58")
 
 
-# Exception classes whose instances may be database trouble rather than bugs.
-DATABASE_FAILURES: tuple[type[Exception], ...] = (DBAPIError, PoolTimeout, OSError)
+# Exception classes whose instances may be database trouble rather than bugs. The asyncpg
+# ones come from the hot read paths, which use the driver connection directly.
+DATABASE_FAILURES: tuple[type[Exception], ...] = (
+    DBAPIError,
+    PoolTimeout,
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
 
 
-def _sqlstate(error: DBAPIError) -> str | None:
-    state = getattr(error.orig, "sqlstate", None)
+def _sqlstate(error: Exception) -> str | None:
+    source = error.orig if isinstance(error, DBAPIError) else error
+    state = getattr(source, "sqlstate", None)
     return state if isinstance(state, str) else None
 
 
@@ -64,9 +73,13 @@ def map_database_error(error: Exception) -> ServiceError | None:
         return ServiceUnavailable(
             "The database is unreachable; retry shortly.", retry_after_seconds=2
         )
-    if not isinstance(error, DBAPIError):
+    if isinstance(error, asyncpg.InterfaceError):
+        return ServiceUnavailable(
+            "The database connection was lost; retry shortly.", retry_after_seconds=2
+        )
+    if not isinstance(error, DBAPIError | asyncpg.PostgresError):
         return None
-    field = conflicting_field(error)
+    field = conflicting_field(error) if isinstance(error, DBAPIError) else None
     if field is not None:
         return Conflict(field)
     state = _sqlstate(error)
@@ -81,7 +94,7 @@ def map_database_error(error: Exception) -> ServiceError | None:
         return ServiceUnavailable(
             "The transaction collided with another one; retry it.", retry_after_seconds=0
         )
-    if (
+    if isinstance(error, DBAPIError) and (
         error.connection_invalidated
         or isinstance(error, InterfaceError)
         or isinstance(error.orig, OSError)

@@ -1,0 +1,1 @@
+"""The plain implementation of the seed sketch that `make bench` compares the service to."""

@@ -1,0 +1,203 @@
+"""The load generators: wrk for the HTTP scenarios, pgbench for the ceiling, httpx for batches."""
+
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import httpx
+
+from bench.harness.config import BCRYPT_HASH, PGBENCH_SCRIPT, SEEDED_USERS, WRK_DIR
+from bench.harness.database import pgbench_connection
+from bench.harness.servers import Target
+
+RESULT_MARKER = "BENCH_RESULT "
+INSTALL_HINTS = {"wrk": "apt-get install wrk", "pgbench": "apt-get install postgresql-client"}
+
+
+class LoadError(RuntimeError):
+    """A load generator failed or printed nothing usable."""
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise LoadError(f"{name} is not installed ({INSTALL_HINTS[name]})")
+    return path
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    mean_ms: float
+    errors: int
+    error_kinds: dict[str, int]
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _parse_wrk(output: str) -> WrkResult:
+    line = next((line for line in output.splitlines() if line.startswith(RESULT_MARKER)), None)
+    if line is None:
+        raise LoadError(f"wrk printed no result:\n{output}")
+    raw = json.loads(line.removeprefix(RESULT_MARKER))
+    seconds = raw["duration_us"] / 1e6
+    kinds: dict[str, int] = raw["errors"]
+    return WrkResult(
+        requests=raw["requests"],
+        seconds=round(seconds, 3),
+        rps=round(raw["requests"] / seconds, 1) if seconds else 0.0,
+        p50_ms=raw["p50_us"] / 1000,
+        p90_ms=raw["p90_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        max_ms=raw["max_us"] / 1000,
+        mean_ms=raw["mean_us"] / 1000,
+        errors=sum(kinds.values()),
+        error_kinds={kind: count for kind, count in kinds.items() if count},
+    )
+
+
+def run_wrk(
+    target: Target, scenario: str, connections: int, seconds: int, threads: int
+) -> WrkResult:
+    """One wrk run of a scenario script against a target; a fresh nonce keeps creates unique."""
+    script = WRK_DIR / f"{scenario}.lua"
+    command = [
+        require_tool("wrk"),
+        f"--threads={threads}",
+        f"--connections={connections}",
+        f"--duration={seconds}s",
+        "--timeout=5s",
+        "--latency",
+        f"--script={script}",
+        target.base_url + "/",
+    ]
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "BENCH_USERS_PATH": target.users_path,
+        "BENCH_API_KEY": target.api_key,
+        "BENCH_SEEDED_USERS": str(SEEDED_USERS),
+        "BENCH_NONCE": uuid.uuid4().hex[:10],
+    }
+    result = subprocess.run(  # noqa: S603 - wrk with arguments built here
+        command, env=environment, capture_output=True, text=True, timeout=seconds + 60, check=False
+    )
+    if result.returncode != 0:
+        raise LoadError(f"wrk failed ({result.returncode}):\n{result.stderr}{result.stdout}")
+    return _parse_wrk(result.stdout)
+
+
+@dataclass(frozen=True)
+class PgbenchResult:
+    clients: int
+    seconds: int
+    tps: float
+    latency_ms: float | None
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_pgbench(database_url: str, clients: int, seconds: int, threads: int) -> PgbenchResult:
+    """The service's GET-by-id query straight on PostgreSQL: what no HTTP layer can beat."""
+    options, environment = pgbench_connection(database_url)
+    command = [
+        require_tool("pgbench"),
+        "--no-vacuum",
+        f"--client={clients}",
+        f"--jobs={threads}",
+        f"--time={seconds}",
+        "--protocol=prepared",
+        f"--file={PGBENCH_SCRIPT}",
+        *options,
+    ]
+    result = subprocess.run(  # noqa: S603 - pgbench with arguments built here
+        command,
+        env={"PATH": "/usr/bin:/bin", **environment},
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=False,
+    )
+    tps = re.search(r"^tps = ([\d.]+)", result.stdout, re.MULTILINE)
+    if result.returncode != 0 or tps is None:
+        raise LoadError(f"pgbench failed ({result.returncode}):\n{result.stderr}{result.stdout}")
+    latency = re.search(r"^latency average = ([\d.]+) ms", result.stdout, re.MULTILINE)
+    return PgbenchResult(
+        clients=clients,
+        seconds=seconds,
+        tps=float(tps.group(1)),
+        latency_ms=float(latency.group(1)) if latency else None,
+    )
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    size: int
+    requests: int
+    errors: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    samples_ms: list[float]
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _batch_body(nonce: str, request: int, size: int) -> dict[str, Any]:
+    items = []
+    for number in range(size):
+        name = f"batch{nonce}r{request}n{number}"
+        items.append(
+            {"email": f"{name}@example.com", "username": name, "password_hash": BCRYPT_HASH}
+        )
+    return {"items": items}
+
+
+def _percentile(samples: list[float], percent: float) -> float:
+    """Nearest-rank percentile: with few samples, p99 is the slowest one."""
+    ordered = sorted(samples)
+    rank = max(1, -(-len(ordered) * percent // 100))
+    return ordered[int(rank) - 1]
+
+
+def run_batches(target: Target, requests: int, size: int = 1000, warmup: int = 2) -> BatchResult:
+    """Sequential POST /users/batch of `size` new users each; the first `warmup` are dropped."""
+    nonce = uuid.uuid4().hex[:10]
+    samples: list[float] = []
+    errors = 0
+    headers = {"Authorization": f"Bearer {target.api_key}", "Content-Type": "application/json"}
+    with httpx.Client(base_url=target.base_url, headers=headers, timeout=30.0) as client:
+        for request in range(warmup + requests):
+            # Bodies are encoded outside the timed span: only the round trip is measured.
+            body = json.dumps(_batch_body(nonce, request, size)).encode()
+            started = time.perf_counter()
+            response = client.post(f"{target.users_path}/batch", content=body)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            if request < warmup:
+                continue
+            samples.append(round(elapsed_ms, 2))
+            if response.status_code != httpx.codes.CREATED:
+                errors += 1
+    return BatchResult(
+        size=size,
+        requests=requests,
+        errors=errors,
+        p50_ms=round(statistics.median(samples), 2),
+        p99_ms=_percentile(samples, 99),
+        max_ms=max(samples),
+        samples_ms=samples,
+    )

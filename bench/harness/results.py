@@ -1,0 +1,235 @@
+"""Everything one run measured, and the targets it is judged on (PASS/FAIL/SKIP)."""
+
+import datetime
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from bench.harness.config import SCENARIO_TITLES, BenchConfig
+from bench.harness.database import printable
+from bench.harness.load import BatchResult, PgbenchResult, WrkResult
+from bench.harness.memory import MemoryResult
+
+Verdict = Literal["PASS", "FAIL", "SKIP"]
+
+# The issue's targets, at this many connections (or the most the run used).
+TARGET_CONNECTIONS = 64
+BY_ID_RATIO = 5.0
+BY_ID_P99_MS = 30.0
+OTHER_READS_RATIO = 4.0
+CREATE_RATIO = 3.0
+BATCH_P50_MS = 150.0
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One scenario at one connection count, on the service and (unless skipped) the baseline."""
+
+    scenario: str
+    connections: int
+    service: WrkResult
+    baseline: WrkResult | None
+    # With BENCH_ROUNDS > 1: every round's (service, baseline); this one is their median.
+    rounds: tuple["Comparison", ...] = ()
+
+    @property
+    def title(self) -> str:
+        return SCENARIO_TITLES[self.scenario]
+
+    @property
+    def rps_ratio(self) -> float | None:
+        """Service req/s over baseline req/s: above 1 the service is faster."""
+        if self.baseline is None or not self.baseline.rps:
+            return None
+        return self.service.rps / self.baseline.rps
+
+    @property
+    def p50_ratio(self) -> float | None:
+        """Service p50 over baseline p50: below 1 the service answers faster."""
+        if self.baseline is None or not self.baseline.p50_ms:
+            return None
+        return self.service.p50_ms / self.baseline.p50_ms
+
+    @property
+    def p99_ratio(self) -> float | None:
+        """Service p99 over baseline p99: below 1 the service's tail is shorter."""
+        if self.baseline is None or not self.baseline.p99_ms:
+            return None
+        return self.service.p99_ms / self.baseline.p99_ms
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "title": self.title,
+            "connections": self.connections,
+            "service": self.service.as_json(),
+            "baseline": self.baseline.as_json() if self.baseline else None,
+            "rps_ratio": _rounded(self.rps_ratio),
+            "p50_ratio": _rounded(self.p50_ratio),
+            "p99_ratio": _rounded(self.p99_ratio),
+            "rounds": [
+                {
+                    "service": round_.service.as_json(),
+                    "baseline": round_.baseline.as_json() if round_.baseline else None,
+                    "rps_ratio": _rounded(round_.rps_ratio),
+                }
+                for round_ in self.rounds
+            ],
+        }
+
+
+def median_round(rounds: list[Comparison]) -> Comparison:
+    """The round with the median req/s ratio (or service req/s without a baseline), keeping
+    all rounds: a pair measured back to back, not a mix of figures from different moments."""
+    ordered = sorted(
+        rounds,
+        key=lambda comparison: (
+            comparison.rps_ratio if comparison.rps_ratio is not None else comparison.service.rps
+        ),
+    )
+    chosen = ordered[(len(ordered) - 1) // 2]
+    if len(rounds) == 1:
+        return chosen
+    return Comparison(
+        chosen.scenario, chosen.connections, chosen.service, chosen.baseline, tuple(rounds)
+    )
+
+
+@dataclass(frozen=True)
+class Check:
+    verdict: Verdict
+    name: str
+    detail: str
+
+
+@dataclass
+class RunResults:
+    started_at: datetime.datetime
+    config: BenchConfig
+    environment: dict[str, Any]
+    comparisons: list[Comparison] = field(default_factory=list)
+    pgbench: PgbenchResult | None = None
+    batch: BatchResult | None = None
+    memory: dict[str, MemoryResult] = field(default_factory=dict)
+    finished_at: datetime.datetime | None = None
+
+    def find(self, scenario: str, connections: int) -> Comparison | None:
+        return next(
+            (
+                comparison
+                for comparison in self.comparisons
+                if comparison.scenario == scenario and comparison.connections == connections
+            ),
+            None,
+        )
+
+    @property
+    def target_connections(self) -> int:
+        measured = self.config.connections
+        return TARGET_CONNECTIONS if TARGET_CONNECTIONS in measured else max(measured)
+
+    @property
+    def _printable_database_url(self) -> str | None:
+        url = self.config.database_url
+        return printable(url) if url else None
+
+    def as_json(self, checks: list[Check]) -> dict[str, Any]:
+        return {
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "config": asdict(self.config) | {"database_url": self._printable_database_url},
+            "environment": self.environment,
+            "scenarios": [comparison.as_json() for comparison in self.comparisons],
+            "pgbench": self.pgbench.as_json() if self.pgbench else None,
+            "batch": self.batch.as_json() if self.batch else None,
+            "memory": {name: result.as_json() for name, result in self.memory.items()},
+            "checks": [asdict(check) for check in checks],
+        }
+
+
+def _rounded(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _ratio_check(results: RunResults, scenario: str, minimum: float) -> Check:
+    connections = results.target_connections
+    title = SCENARIO_TITLES[scenario]
+    name = f"{title} @{connections} conns: >= {minimum:g}x baseline req/s"
+    comparison = results.find(scenario, connections)
+    if comparison is None:
+        return Check("SKIP", name, "scenario not run")
+    ratio = comparison.rps_ratio
+    if ratio is None:
+        return Check("SKIP", name, "baseline not run")
+    detail = (
+        f"{comparison.service.rps:.0f} vs {comparison.baseline.rps:.0f} req/s = {ratio:.2f}x"
+        if comparison.baseline
+        else ""
+    )
+    return Check("PASS" if ratio >= minimum else "FAIL", name, detail)
+
+
+def _by_id_check(results: RunResults) -> list[Check]:
+    connections = results.target_connections
+    comparison = results.find("by_id", connections)
+    name = f"GET by id @{connections} conns: p99 <= {BY_ID_P99_MS:g} ms and 0 errors"
+    checks = [_ratio_check(results, "by_id", BY_ID_RATIO)]
+    if comparison is None:
+        return [*checks, Check("SKIP", name, "scenario not run")]
+    service = comparison.service
+    passed = service.p99_ms <= BY_ID_P99_MS and service.errors == 0
+    detail = f"p99 {service.p99_ms:.1f} ms, {service.errors} errors"
+    return [*checks, Check("PASS" if passed else "FAIL", name, detail)]
+
+
+def _batch_check(results: RunResults) -> Check:
+    name = f"batch of 1000 (password_hash): p50 <= {BATCH_P50_MS:g} ms, no errors"
+    batch = results.batch
+    if batch is None:
+        return Check("SKIP", name, "scenario not run")
+    passed = batch.p50_ms <= BATCH_P50_MS and batch.errors == 0
+    detail = (
+        f"p50 {batch.p50_ms:.1f} ms, p99 {batch.p99_ms:.1f} ms, max {batch.max_ms:.1f} ms "
+        f"over {batch.requests} batches, {batch.errors} errors"
+    )
+    return Check("PASS" if passed else "FAIL", name, detail)
+
+
+def _memory_check(results: RunResults) -> Check:
+    tolerance = results.config.rss_tolerance_mib
+    memory = results.memory.get("service")
+    seconds = memory.seconds if memory else results.config.rss_seconds
+    name = f"RSS per worker grows <= {tolerance:g} MiB over a {seconds} s GET-by-id run"
+    if memory is None:
+        return Check("SKIP", name, "scenario not run")
+    growth = memory.max_growth_mib
+    if growth is None:
+        return Check("FAIL", name, "a worker disappeared during the run")
+    detail = ", ".join(
+        f"pid {worker.pid}: {worker.at_rest_mib:.1f} -> {worker.after_mib or 0:.1f} MiB"
+        for worker in memory.workers
+    )
+    return Check("PASS" if growth <= tolerance else "FAIL", name, detail)
+
+
+def _no_errors_check(results: RunResults) -> Check:
+    name = "service answered every wrk request with 2xx/3xx"
+    if not results.comparisons:
+        return Check("SKIP", name, "no wrk scenario run")
+    failing = [
+        f"{comparison.title} @{comparison.connections}: {comparison.service.error_kinds}"
+        for comparison in results.comparisons
+        if comparison.service.errors
+    ]
+    return Check("FAIL" if failing else "PASS", name, "; ".join(failing) or "0 errors")
+
+
+def evaluate(results: RunResults) -> list[Check]:
+    return [
+        *_by_id_check(results),
+        _ratio_check(results, "by_username", OTHER_READS_RATIO),
+        _ratio_check(results, "list", OTHER_READS_RATIO),
+        _ratio_check(results, "create", CREATE_RATIO),
+        _batch_check(results),
+        _memory_check(results),
+        _no_errors_check(results),
+    ]

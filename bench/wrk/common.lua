@@ -1,0 +1,62 @@
+-- Shared by the scenario scripts of bench/run.py: where the users live, the API key,
+-- per-thread numbering and randomness, and a done() that prints the run's figures as one
+-- JSON line ("BENCH_RESULT {...}") for the harness to parse.
+--
+-- Settings come from the environment, set by bench/run.py for each wrk run:
+--   BENCH_USERS_PATH   /api/v1/users (service) or /users (baseline)
+--   BENCH_API_KEY      bearer key for the service; empty for the baseline
+--   BENCH_SEEDED_USERS ids 1..N and usernames user1..userN exist
+--   BENCH_NONCE        unique per wrk run, so that created users never collide
+local M = {}
+
+M.users = os.getenv("BENCH_USERS_PATH") or "/api/v1/users"
+M.seeded = tonumber(os.getenv("BENCH_SEEDED_USERS") or "10000")
+M.nonce = os.getenv("BENCH_NONCE") or tostring(os.time())
+-- A syntactically valid bcrypt hash: create and PATCH import it as `password_hash`.
+M.hash = "$2b$12$GhvMmNVjRW29ulnudl.LbuAnUtN/LRfe1JsBm1Xu6LE3059z5Tr8m"
+
+local key = os.getenv("BENCH_API_KEY") or ""
+
+-- Fresh header tables for each request builder (wrk.format adds Host and Content-Length).
+function M.headers(json)
+  local headers = {}
+  if key ~= "" then
+    headers["Authorization"] = "Bearer " .. key
+  end
+  if json then
+    headers["Content-Type"] = "application/json"
+  end
+  return headers
+end
+
+-- Main state: number the threads 1..N (visible as the global `thread_id` in each thread).
+local next_thread_id = 1
+function M.setup(thread)
+  thread:set("thread_id", next_thread_id)
+  next_thread_id = next_thread_id + 1
+end
+
+-- Thread state: independent random sequences per thread and per run.
+function M.init()
+  math.randomseed(os.time() * 1000 + (thread_id or 0) * 7919 + os.clock() * 1e6)
+end
+
+function M.random_id()
+  return math.random(1, M.seeded)
+end
+
+-- Main state, once at the end. Latencies are in microseconds. errors.status counts the
+-- responses with a status >= 400; the others are socket errors and timeouts.
+function M.done(summary, latency, _)
+  local errors = summary.errors
+  io.write(string.format(
+    'BENCH_RESULT {"requests": %d, "duration_us": %d, "bytes": %d, "p50_us": %d, '
+      .. '"p90_us": %d, "p99_us": %d, "max_us": %d, "mean_us": %d, "errors": {"connect": %d, '
+      .. '"read": %d, "write": %d, "status": %d, "timeout": %d}}\n',
+    summary.requests, summary.duration, summary.bytes,
+    math.floor(latency:percentile(50)), math.floor(latency:percentile(90)),
+    math.floor(latency:percentile(99)), latency.max, math.floor(latency.mean),
+    errors.connect, errors.read, errors.write, errors.status, errors.timeout))
+end
+
+return M

@@ -1,0 +1,18 @@
+-- POST a new user with an imported `password_hash`. Email and username are unique per
+-- request (run nonce + thread + counter), so a healthy server answers 201 every time.
+package.path = debug.getinfo(1, "S").source:match("^@(.*/)") .. "?.lua;" .. package.path
+local common = require("common")
+
+setup, init, done = common.setup, common.init, common.done
+
+local headers = common.headers(true)
+local counter = 0
+
+function request()
+  counter = counter + 1
+  local name = string.format("b%st%dn%d", common.nonce, thread_id, counter)
+  local body = string.format(
+    '{"email": "%s@example.com", "username": "%s", "password_hash": "%s"}',
+    name, name, common.hash)
+  return wrk.format("POST", common.users, headers, body)
+end

@@ -1,0 +1,47 @@
+"""The hot read paths: one prepared statement each on the driver connection.
+
+Measured (bench/README.md): going through the session costs a BEGIN/COMMIT pair and the
+ORM/Core row machinery per read; a single prepared statement outside a transaction returns
+the same committed row in one round trip. Writes stay on UserRepository and its session.
+"""
+
+import asyncpg
+
+from db_postgres_service.core.database import ReadConnection
+from db_postgres_service.core.errors import NotFound
+from db_postgres_service.repositories.user_repository import BIGINT_MAX, storable
+
+_BY_ID = "SELECT id, email, username, created_at, updated_at, version FROM users WHERE id = $1"
+_BY_USERNAME = (
+    "SELECT id, email, username, created_at, updated_at, version FROM users"
+    " WHERE lower(username) = lower($1)"
+)
+_BY_EMAIL = (
+    "SELECT id, email, username, created_at, updated_at, version FROM users WHERE email = lower($1)"
+)
+
+PublicUser = asyncpg.Record
+
+
+class UserReader:
+    def __init__(self, connection: ReadConnection) -> None:
+        self.connection = connection
+
+    async def get(self, user_id: int) -> PublicUser:
+        if not 1 <= user_id <= BIGINT_MAX:
+            raise NotFound(f"No user has id {user_id}.")
+        return await self._one(_BY_ID, user_id, f"No user has id {user_id}.")
+
+    async def get_by_username(self, username: str) -> PublicUser:
+        return await self._one(_BY_USERNAME, username, "No user has this username.")
+
+    async def get_by_email(self, email: str) -> PublicUser:
+        return await self._one(_BY_EMAIL, email, "No user has this email.")
+
+    async def _one(self, sql: str, value: object, missing: str) -> PublicUser:
+        if isinstance(value, str) and not storable(value):
+            raise NotFound(missing)
+        row = await self.connection.fetchrow(sql, value)
+        if row is None:
+            raise NotFound(missing)
+        return row
