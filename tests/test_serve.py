@@ -211,3 +211,38 @@ def test_sigterm_lets_a_request_in_flight_finish(database_url: str) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_metrics_add_up_across_worker_processes(database_url: str) -> None:
+    port = free_port()
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "LOG_LEVEL": "WARNING",
+    }
+    environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "db_postgres_service", "serve"], env=environment
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        service = Service(process, base_url, Path(tempfile.gettempdir()))
+        assert wait_until(service.ready, 60), "the service did not become ready"
+        sent = 40
+        # Separate connections, so that both workers take a share of the requests.
+        for _ in range(sent):
+            assert httpx.get(f"{base_url}/health").status_code == 200
+
+        scrape = httpx.get(f"{base_url}/metrics").text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+
+    line = next(
+        line
+        for line in scrape.splitlines()
+        if line.startswith("http_requests_total{") and 'route="/health"' in line
+    )
+    assert float(line.rsplit(" ", 1)[1]) == sent
