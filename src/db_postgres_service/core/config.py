@@ -1,6 +1,5 @@
 """Settings read from the environment (and an optional `.env`), validated once at startup."""
 
-from functools import lru_cache
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -59,8 +58,3 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
-
-
-@lru_cache
-def get_settings() -> Settings:
-    return Settings()

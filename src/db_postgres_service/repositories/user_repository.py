@@ -1,4 +1,5 @@
-"""All SQL about users. Takes the request's session; never commits (the unit of work does)."""
+"""All SQL about users that writes or pages, on the request's session; never commits (the
+unit of work does). Single-row reads are UserReader's."""
 
 import datetime
 from collections.abc import Collection
@@ -126,22 +127,6 @@ class UserRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get(self, user_id: int) -> UserRecord:
-        (condition,) = self._target(user_id, None)
-        return await self._one(condition, f"No user has id {user_id}.")
-
-    async def get_by_username(self, username: str) -> UserRecord:
-        if not storable(username):
-            raise NotFound("No user has this username.")
-        return await self._one(
-            func.lower(User.username) == username.lower(), "No user has this username."
-        )
-
-    async def get_by_email(self, email: str) -> UserRecord:
-        if not storable(email):
-            raise NotFound("No user has this email.")
-        return await self._one(User.email == email.lower(), "No user has this email.")
-
     async def find_by_login(self, login: str) -> UserRecord | None:
         """The user whose email or username is `login`, ignoring case (they never overlap:
         usernames cannot contain '@')."""
@@ -246,12 +231,6 @@ class UserRepository:
         taken = await self.session.scalar(statement)
         # The conflicting row may have been deleted since; the email is then as good a guess.
         return "username" if taken is not None and taken != user.email else "email"
-
-    async def _one(self, condition: ColumnElement[bool], missing: str) -> UserRecord:
-        row = (await self.session.execute(select(*_COLUMNS).where(condition))).one_or_none()
-        if row is None:
-            raise NotFound(missing)
-        return UserRecord(*row)
 
 
 def page_statement(
