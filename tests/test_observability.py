@@ -1,5 +1,6 @@
 """Request logs and metrics: what operators see, and what they must never see."""
 
+import io
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -9,7 +10,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from db_postgres_service.core.logging import JsonFormatter, TextFormatter
+from db_postgres_service.core.logging import (
+    JsonFormatter,
+    LogFormat,
+    TextFormatter,
+    configure_logging,
+    flush_logs,
+)
 from db_postgres_service.main import create_app
 
 from .conftest import make_settings
@@ -18,22 +25,42 @@ from .helpers import TEST_API_KEY, Database, create, http_client, new_user
 UNREACHABLE_DATABASE = "postgresql://postgres@127.0.0.1:1/nothing"
 
 
-def access_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "db_postgres_service.access"]
+class LogOutput:
+    """What the service writes to its log stream, once it is configured by the test."""
+
+    def __init__(self) -> None:
+        self.stream = io.StringIO()
+
+    def use(self, log_format: LogFormat, level: str = "INFO") -> None:
+        configure_logging(level, log_format, stream=self.stream)
+
+    def text(self) -> str:
+        flush_logs()
+        return self.stream.getvalue()
+
+    def access_lines(self) -> list[str]:
+        return [line for line in self.text().splitlines() if "db_postgres_service.access" in line]
+
+
+@pytest.fixture
+def log_output(client: httpx.AsyncClient) -> LogOutput:
+    """Requested after `client`, so that it replaces the logging its app's startup installed."""
+    return LogOutput()
 
 
 async def test_every_request_gets_one_access_log_line_with_its_context(
-    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+    client: httpx.AsyncClient, log_output: LogOutput
 ) -> None:
-    caplog.set_level(logging.INFO)
     user = await create(client)
-    caplog.clear()
+    log_output.use("json")
 
     response = await client.get(f"/api/v1/users/{user['id']}", headers={"X-Request-ID": "rid-1"})
 
-    (record,) = access_records(caplog)
-    line = json.loads(JsonFormatter().format(record))
+    (text,) = log_output.access_lines()
+    line = json.loads(text)
     assert line["level"] == "info"
+    assert line["logger"] == "db_postgres_service.access"
+    assert line["message"] == f"GET /api/v1/users/{{user_id}} {response.status_code}"
     assert line["time"].endswith("Z")
     assert {key: line[key] for key in ("request_id", "client", "method", "route", "status")} == {
         "request_id": "rid-1",
@@ -46,27 +73,38 @@ async def test_every_request_gets_one_access_log_line_with_its_context(
 
 
 async def test_an_unknown_route_is_logged_without_its_raw_path(
-    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+    client: httpx.AsyncClient, log_output: LogOutput
 ) -> None:
-    caplog.set_level(logging.INFO)
+    log_output.use("json")
 
     await client.get("/api/v1/users/1/secret-looking-path")
 
-    (record,) = access_records(caplog)
-    assert record.route == "unmatched"  # type: ignore[attr-defined]
-    assert record.status == 404  # type: ignore[attr-defined]
+    (text,) = log_output.access_lines()
+    line = json.loads(text)
+    assert (line["route"], line["status"]) == ("unmatched", 404)
+    assert "secret-looking-path" not in text
 
 
 async def test_the_text_format_is_one_readable_line(
-    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+    client: httpx.AsyncClient, log_output: LogOutput
 ) -> None:
-    caplog.set_level(logging.INFO)
+    log_output.use("text")
+
+    await client.get("/health", headers={"X-Request-ID": "rid-2"})
+
+    (line,) = log_output.access_lines()
+    assert "GET /health 200" in line
+    assert "request_id=rid-2" in line
+
+
+async def test_the_access_log_is_off_below_info(
+    client: httpx.AsyncClient, log_output: LogOutput
+) -> None:
+    log_output.use("json", level="WARNING")
 
     await client.get("/health")
 
-    line = TextFormatter().format(access_records(caplog)[0])
-    assert "GET /health 200" in line
-    assert "\n" not in line
+    assert log_output.access_lines() == []
 
 
 async def test_no_log_line_holds_a_password_a_hash_or_an_api_key_even_on_errors(
@@ -74,7 +112,9 @@ async def test_no_log_line_holds_a_password_a_hash_or_an_api_key_even_on_errors(
     app: FastAPI,
     db: Database,
     caplog: pytest.LogCaptureFixture,
+    log_output: LogOutput,
 ) -> None:
+    log_output.use("json", level="DEBUG")
     caplog.set_level(logging.DEBUG)
     password = "pw-that-must-never-be-logged"
     wrong_key = "dps_a-wrong-key-that-must-never-be-logged"
@@ -98,7 +138,7 @@ async def test_no_log_line_holds_a_password_a_hash_or_an_api_key_even_on_errors(
         for r in caplog.records
         for formatter in (JsonFormatter(), TextFormatter())
     ]
-    logged = "\n".join(lines) + caplog.text
+    logged = "\n".join(lines) + caplog.text + log_output.text()
     for secret in (password, stored_hash, TEST_API_KEY, wrong_key):
         assert secret not in logged
 

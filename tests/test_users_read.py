@@ -121,3 +121,36 @@ async def test_a_nul_character_in_a_username_lookup_is_404(client: httpx.AsyncCl
     response = await client.get("/api/v1/users/by_username/al%00ice")
 
     assert_problem(response, 404, "not-found")
+
+
+# Plain reads are answered in front of FastAPI (api/hot_reads.py); these spellings of the same
+# id are not plain, so FastAPI's route answers them. Both must say exactly the same.
+@pytest.mark.parametrize("spelling", ["00{id}", "+{id}"])
+@pytest.mark.parametrize("if_none_match", [None, '"1"'])
+async def test_an_id_fastapi_parses_is_answered_exactly_like_the_plain_one(
+    client: httpx.AsyncClient, spelling: str, if_none_match: str | None
+) -> None:
+    created = await create(client)
+    headers = {"If-None-Match": if_none_match} if if_none_match else {}
+
+    plain = await client.get(f"/api/v1/users/{created['id']}", headers=headers)
+    parsed = await client.get(f"/api/v1/users/{spelling.format(id=created['id'])}", headers=headers)
+
+    assert parsed.status_code == plain.status_code == (304 if if_none_match else 200)
+    assert parsed.content == plain.content
+    assert without_request_id(parsed.headers) == without_request_id(plain.headers)
+
+
+async def test_an_unknown_id_fastapi_parses_is_the_same_404_as_the_plain_one(
+    client: httpx.AsyncClient,
+) -> None:
+    plain = await client.get("/api/v1/users/424242")
+    parsed = await client.get("/api/v1/users/0424242")
+
+    assert_problem(plain, 404, "not-found")
+    assert {**parsed.json(), "request_id": ""} == {**plain.json(), "request_id": ""}
+    assert without_request_id(parsed.headers) == without_request_id(plain.headers)
+
+
+def without_request_id(headers: httpx.Headers) -> dict[str, str]:
+    return {name: value for name, value in headers.items() if name != "x-request-id"}

@@ -187,13 +187,20 @@ async def _on_http_error(request: Request, error: Exception) -> Response:
     )
 
 
-async def _on_database_error(request: Request, error: Exception) -> Response:
+def database_problem(error: Exception) -> ServiceError | None:
+    """Count the failure and say what it means for the caller; None for a genuine bug."""
     record_database_error(error)
     mapped = map_database_error(error)
+    if mapped is not None:
+        logger.warning("database error answered with %s: %s", mapped.status, type(error).__name__)
+    return mapped
+
+
+async def _on_database_error(request: Request, error: Exception) -> Response:
+    mapped = database_problem(error)
     if mapped is None:
         # A genuine bug: the request middleware logs it and answers 500.
         raise error
-    logger.warning("database error answered with %s: %s", mapped.status, type(error).__name__)
     return service_error_response(request, mapped)
 
 

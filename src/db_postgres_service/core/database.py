@@ -1,5 +1,6 @@
 """Engine and per-request unit of work."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypeAlias
@@ -82,7 +83,10 @@ async def read_connection(
 ) -> AsyncIterator[ReadConnection]:
     """A pooled connection for one read, outside any transaction (autocommit)."""
     try:
-        connection = await read_pool.acquire(timeout=wait_seconds)
+        # asyncio.timeout rather than acquire(timeout=...), which wraps every acquire in a
+        # task of its own (asyncpg's wait_for); that showed in the GET profile.
+        async with asyncio.timeout(wait_seconds):
+            connection = await read_pool.acquire()
     except TimeoutError:
         raise PoolTimeout("no read connection became free in time") from None
     try:

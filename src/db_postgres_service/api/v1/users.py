@@ -1,11 +1,12 @@
 """The user routes of CONTRACT.md: HTTP in and out, no SQL."""
 
 from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+from fastapi.routing import APIRoute
 from pydantic import MISSING
+from starlette.datastructures import State
 
 from db_postgres_service.api.conditional import expected_versions
 from db_postgres_service.api.cursors import CursorCodec
@@ -16,12 +17,19 @@ from db_postgres_service.api.deps import (
     SignerDep,
     UserRepositoryDep,
 )
+from db_postgres_service.api.hot_reads import HotRead
 from db_postgres_service.api.problems import common_statuses, problem_responses
 from db_postgres_service.api.responses import JSON_MEDIA_TYPE, user_json, user_response
 from db_postgres_service.api.routing import StrictRoute
-from db_postgres_service.core.database import ReadConnection, read_connection
+from db_postgres_service.api.v1.user_reads import (
+    USERS_PREFIX,
+    is_plain_id,
+    user_by_email,
+    user_by_id,
+    user_by_username,
+)
 from db_postgres_service.core.errors import InvalidLogin
-from db_postgres_service.repositories.user_reader import UserReader
+from db_postgres_service.repositories.user_reader import PublicUser
 from db_postgres_service.repositories.user_repository import (
     Keyset,
     NewUser,
@@ -39,13 +47,13 @@ from db_postgres_service.schemas.user import (
     UserUpdate,
 )
 
-router = APIRouter(prefix="/api/v1/users", tags=["users"], route_class=StrictRoute)
+router = APIRouter(prefix=USERS_PREFIX, tags=["users"], route_class=StrictRoute)
 
 UserId = Annotated[int, Path(description="The user's id.")]
 IfMatch = Annotated[
     str | None, Header(alias="If-Match", description='The ETag you last saw, e.g. "3".')
 ]
-USER_PATH = "/api/v1/users/{id}"
+USER_PATH = USERS_PREFIX + "/{id}"
 _ETAG = {
     "ETag": {
         "description": 'The user\'s version as a strong tag, e.g. "3".',
@@ -243,9 +251,7 @@ async def list_users(
     summary="Get a user by username (case-insensitive)",
 )
 async def get_user_by_username(username: str, request: Request) -> Response:
-    async with _read(request) as connection:
-        user = await UserReader(connection).get_by_username(username)
-    return user_response(user, request)
+    return user_response(await user_by_username(request.app.state, username), request)
 
 
 @router.get(
@@ -259,9 +265,7 @@ async def get_user_by_username(username: str, request: Request) -> Response:
     summary="Get a user by email (case-insensitive)",
 )
 async def get_user_by_email(email: str, request: Request) -> Response:
-    async with _read(request) as connection:
-        user = await UserReader(connection).get_by_email(email)
-    return user_response(user, request)
+    return user_response(await user_by_email(request.app.state, email), request)
 
 
 @router.get(
@@ -275,10 +279,8 @@ async def get_user_by_email(email: str, request: Request) -> Response:
     summary="Get a user by id",
 )
 async def get_user(user_id: UserId, request: Request) -> Response:
-    # The hottest route: no session dependency, one prepared statement (bench/README.md).
-    async with _read(request) as connection:
-        user = await UserReader(connection).get(user_id)
-    return user_response(user, request)
+    # Plain requests never get here: api/hot_reads.py answers them in front of FastAPI.
+    return user_response(await user_by_id(request.app.state, user_id), request)
 
 
 @router.patch(
@@ -323,13 +325,29 @@ async def delete_user(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-def _read(request: Request) -> AbstractAsyncContextManager[ReadConnection]:
-    return read_connection(request.app.state.read_pool, request.app.state.settings.db_pool_timeout)
-
-
 async def _hash_of(body: UserCreate | UserUpdate, hasher: PasswordHasherDep) -> str:
     """The hash to store: the imported one as given, or a fresh argon2id of the password."""
     if body.password is not MISSING:
         return await hasher.hash(body.password)
     assert body.password_hash is not MISSING, "the schema guarantees one of the two"
     return body.password_hash
+
+
+def _get_route(path: str) -> APIRoute:
+    return next(
+        route
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.path == path and route.methods == {"GET"}
+    )
+
+
+async def _user_by_id_segment(state: State, segment: str) -> PublicUser:
+    return await user_by_id(state, int(segment))
+
+
+# Served in front of FastAPI when plain (api/hot_reads.py); most specific path first.
+HOT_READS = (
+    HotRead(_get_route(USERS_PREFIX + "/by_username/{username}"), bool, user_by_username),
+    HotRead(_get_route(USERS_PREFIX + "/by_email/{email}"), bool, user_by_email),
+    HotRead(_get_route(USERS_PREFIX + "/{user_id}"), is_plain_id, _user_by_id_segment),
+)
