@@ -259,10 +259,10 @@ async def test_the_statement_timeout_is_set_on_every_connection(cluster: Cluster
     async with (
         serving(cluster.url, db_statement_timeout_ms=300) as (app, _),
         app.state.engine.connect() as connection,
-        app.state.read_pool.acquire() as read_connection,
+        app.state.statement_pool.acquire() as statement_connection,
     ):
         value = (await connection.execute(text("SHOW statement_timeout"))).scalar()
-        read_value = await read_connection.fetchval("SHOW statement_timeout")
+        read_value = await statement_connection.fetchval("SHOW statement_timeout")
 
     assert (value, read_value) == ("300ms", "300ms")
 

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -296,3 +297,57 @@ async def test_no_log_line_contains_the_password_or_its_hash(
     logged = caplog.text + "".join(repr(record.args) for record in caplog.records)
     assert secret not in logged
     assert stored not in logged
+
+
+# A plain create is answered in front of FastAPI (api/hot_paths.py); a chunked body is not
+# plain, so FastAPI's route answers it. Both must say exactly the same.
+async def chunked(body: dict[str, object]) -> AsyncIterator[bytes]:
+    yield json.dumps(body).encode()
+
+
+async def test_a_create_fastapi_answers_is_answered_like_a_plain_one(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    plain = await client.post("/api/v1/users", json=imported("alice"))
+    routed = await client.post(
+        "/api/v1/users",
+        content=chunked(imported("bob")),
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert plain.status_code == routed.status_code == 201
+    assert set(plain.headers) == set(routed.headers)
+    for response, name in ((plain, "alice"), (routed, "bob")):
+        body = response.json()
+        assert (body["username"], body["version"]) == (name, 1)
+        assert response.headers["location"] == f"/api/v1/users/{body['id']}"
+        assert response.headers["etag"] == '"1"'
+        assert response.headers["content-type"] == "application/json"
+    assert await db.rows("SELECT username, hashed_password FROM users ORDER BY id") == [
+        {"username": "alice", "hashed_password": BCRYPT_HASH},
+        {"username": "bob", "hashed_password": BCRYPT_HASH},
+    ]
+
+
+async def test_a_conflict_fastapi_answers_is_the_same_409_as_a_plain_one(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    await client.post("/api/v1/users", json=imported("alice"))
+
+    plain = await client.post("/api/v1/users", json=imported("alice"))
+    routed = await client.post(
+        "/api/v1/users",
+        content=chunked(imported("alice")),
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert_problem(plain, 409, "conflict")
+    assert {**routed.json(), "request_id": ""} == {**plain.json(), "request_id": ""}
+    assert plain.json()["conflicting_field"] == "email"
+    assert await db.scalar("SELECT count(*) FROM users") == 1
+
+
+def imported(name: str) -> dict[str, object]:
+    body = new_user(name, password_hash=BCRYPT_HASH)
+    del body["password"]
+    return body

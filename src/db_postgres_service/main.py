@@ -12,17 +12,17 @@ from starlette.types import ASGIApp
 from db_postgres_service.api import health, metrics
 from db_postgres_service.api import v1 as api_v1
 from db_postgres_service.api.authentication import AuthenticationMiddleware, ClientAuthenticator
-from db_postgres_service.api.hot_reads import HotReads
+from db_postgres_service.api.hot_paths import HotCreates, HotReads
 from db_postgres_service.api.middleware import RequestContextMiddleware
 from db_postgres_service.api.observability import ObservabilityMiddleware
 from db_postgres_service.api.openapi import install_openapi
 from db_postgres_service.api.problems import install_problem_handlers
-from db_postgres_service.api.v1.users import HOT_READS
+from db_postgres_service.api.v1.users import HOT_CREATE, HOT_READS
 from db_postgres_service.core.config import Settings
 from db_postgres_service.core.database import (
     create_engine,
-    create_read_pool,
     create_sessionmaker,
+    create_statement_pool,
 )
 from db_postgres_service.core.logging import configure_logging, stop_logging
 from db_postgres_service.core.migrations import head_revision
@@ -37,7 +37,7 @@ class DataService(FastAPI):
 
     Request context, observability and authentication are plain ASGI and wrap FastAPI's
     own middleware (rather than sit inside it, as `add_middleware` would put them), so
-    that the hot reads, answered right after authentication, skip all of FastAPI's
+    that the hot paths, answered right after authentication, skip all of FastAPI's
     layers while every other request still passes through them (bench/README.md).
     """
 
@@ -46,7 +46,8 @@ class DataService(FastAPI):
         super().__init__(**options)
 
     def build_middleware_stack(self) -> ASGIApp:
-        app: ASGIApp = HotReads(super().build_middleware_stack(), HOT_READS)
+        app: ASGIApp = HotCreates(super().build_middleware_stack(), HOT_CREATE)
+        app = HotReads(app, HOT_READS)
         app = AuthenticationMiddleware(app)
         app = ObservabilityMiddleware(app)
         return RequestContextMiddleware(app, max_body_bytes=self.max_body_bytes)
@@ -63,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
-        app.state.read_pool = await create_read_pool(settings, engine)
+        app.state.statement_pool = await create_statement_pool(settings, engine)
         app.state.password_hasher = hasher
         app.state.authenticator = ClientAuthenticator(app.state.sessionmaker)
         app.state.schema_head = head_revision()
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             hasher.close()
-            await app.state.read_pool.close()
+            await app.state.statement_pool.close()
             await engine.dispose()
             logger.info("worker stopped", extra={"event": "shutdown", "pid": os.getpid()})
             stop_logging()

@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     # halved write throughput under load; a fixed pool that requests queue for is faster.
     db_pool_size: int = Field(default=16, ge=1, le=1000)
     db_max_overflow: int = Field(default=0, ge=0, le=1000)
-    db_read_pool_size: int = Field(default=16, ge=1, le=1000)
+    db_statement_pool_size: int = Field(default=16, ge=1, le=1000)
     db_pool_timeout: float = Field(default=2.0, gt=0, le=300)
     db_connect_timeout: float = Field(default=2.0, gt=0, le=300)
     db_statement_timeout_ms: int = Field(default=5000, ge=0)

@@ -1,11 +1,13 @@
 """Engine and per-request unit of work."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import TypeAlias
 
 import asyncpg
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -13,11 +15,14 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
 
 from db_postgres_service.core.config import Settings
 
 APPLICATION_NAME = "db-postgres-service"
-ReadConnection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
+_ASYNCPG_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]  # untyped upstream
+StatementConnection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 
 
 def _server_settings(settings: Settings) -> dict[str, str]:
@@ -56,21 +61,25 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 
 async def _keep_session(connection: "asyncpg.Connection[asyncpg.Record]") -> None:
-    """Nothing to reset: read connections only ever run single SELECTs."""
+    """Nothing to reset: these connections only ever run single statements in autocommit."""
 
 
-def create_read_pool(settings: Settings, engine: AsyncEngine) -> "asyncpg.Pool[asyncpg.Record]":
-    """A driver-level pool for the hot single-statement reads (bench/README.md).
+def create_statement_pool(
+    settings: Settings, engine: AsyncEngine
+) -> "asyncpg.Pool[asyncpg.Record]":
+    """A driver-level pool for the hot paths' single statements (bench/README.md).
 
-    No connection is opened up front (min_size=0), so the service starts while PostgreSQL
-    is down; releasing skips asyncpg's reset query, a round trip each read would otherwise pay.
+    A statement of its own is its own transaction in PostgreSQL, so these need no session:
+    one prepared statement, one round trip. No connection is opened up front (min_size=0),
+    so the service starts while PostgreSQL is down; releasing skips asyncpg's reset query, a
+    round trip each statement would otherwise pay.
     """
     # The engine's own translation of the URL, so both pools connect exactly alike (ssl, ...).
     _, connect_arguments = engine.dialect.create_connect_args(engine.url)
     return asyncpg.create_pool(
         **connect_arguments,
         min_size=0,
-        max_size=settings.db_read_pool_size,
+        max_size=settings.db_statement_pool_size,
         timeout=settings.db_connect_timeout,
         server_settings=_server_settings(settings),
         reset=_keep_session,
@@ -78,21 +87,43 @@ def create_read_pool(settings: Settings, engine: AsyncEngine) -> "asyncpg.Pool[a
 
 
 @asynccontextmanager
-async def read_connection(
-    read_pool: "asyncpg.Pool[asyncpg.Record]", wait_seconds: float
-) -> AsyncIterator[ReadConnection]:
-    """A pooled connection for one read, outside any transaction (autocommit)."""
+async def statement_connection(
+    statement_pool: "asyncpg.Pool[asyncpg.Record]", wait_seconds: float
+) -> AsyncIterator[StatementConnection]:
+    """A pooled connection for one statement, outside any transaction (autocommit)."""
     try:
         # asyncio.timeout rather than acquire(timeout=...), which wraps every acquire in a
         # task of its own (asyncpg's wait_for); that showed in the GET profile.
         async with asyncio.timeout(wait_seconds):
-            connection = await read_pool.acquire()
+            connection = await statement_pool.acquire()
     except TimeoutError:
-        raise PoolTimeout("no read connection became free in time") from None
+        raise PoolTimeout("no statement connection became free in time") from None
     try:
         yield connection
+    except (asyncpg.InterfaceError, asyncpg.InternalClientError, OSError):
+        # The connection's state is unknown: end it rather than hand it out again.
+        connection.terminate()
+        raise
     finally:
-        await read_pool.release(connection)
+        await statement_pool.release(connection)
+
+
+@dataclass(frozen=True, slots=True)
+class DriverStatement:
+    """A SQLAlchemy Core statement compiled once for asyncpg: its SQL and its parameters'
+    names in positional order. The statement stays defined in one place for both paths."""
+
+    sql: str
+    parameters: tuple[str, ...]
+
+    def arguments(self, values: Mapping[str, object]) -> list[object]:
+        return [values[name] for name in self.parameters]
+
+
+def driver_statement(statement: ClauseElement) -> DriverStatement:
+    compiled = statement.compile(dialect=_ASYNCPG_DIALECT)
+    assert isinstance(compiled, SQLCompiler), "a statement compiles with the SQL compiler"
+    return DriverStatement(compiled.string, tuple(compiled.positiontup or ()))
 
 
 @asynccontextmanager

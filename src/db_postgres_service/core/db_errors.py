@@ -33,6 +33,9 @@ DATABASE_FAILURES: tuple[type[Exception], ...] = (
     OSError,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    # The driver lost track of the protocol, as when the server ended the connection while
+    # it sat in the pool and the next statement raced the news.
+    asyncpg.InternalClientError,
 )
 
 
@@ -42,23 +45,23 @@ def _sqlstate(error: Exception) -> str | None:
     return state if isinstance(state, str) else None
 
 
-def _constraint_name(error: DBAPIError) -> str | None:
-    cause = error.orig.__cause__ if error.orig is not None else None
-    name = getattr(cause, "constraint_name", None)
-    return name if isinstance(name, str) else None
+def _diagnostics(error: Exception) -> object:
+    """The driver's exception, which carries PostgreSQL's diagnostic fields."""
+    if isinstance(error, DBAPIError):
+        return error.orig.__cause__ if error.orig is not None else None
+    return error
 
 
-def _table_name(error: DBAPIError) -> str | None:
-    cause = error.orig.__cause__ if error.orig is not None else None
-    name = getattr(cause, "table_name", None)
-    return name if isinstance(name, str) else None
+def _diagnostic(error: Exception, field: str) -> str | None:
+    value = getattr(_diagnostics(error), field, None)
+    return value if isinstance(value, str) else None
 
 
-def conflicting_field(error: DBAPIError) -> str | None:
+def conflicting_field(error: Exception) -> str | None:
     """The field a unique violation is about, read from the constraint's conventional name."""
     if _sqlstate(error) != UNIQUE_VIOLATION:
         return None
-    constraint, table = _constraint_name(error), _table_name(error)
+    constraint, table = _diagnostic(error, "constraint_name"), _diagnostic(error, "table_name")
     if constraint is None or table is None:
         return None
     prefix = f"uq_{table}_"
@@ -73,13 +76,13 @@ def map_database_error(error: Exception) -> ServiceError | None:
         return ServiceUnavailable(
             "The database is unreachable; retry shortly.", retry_after_seconds=2
         )
-    if isinstance(error, asyncpg.InterfaceError):
+    if isinstance(error, asyncpg.InterfaceError | asyncpg.InternalClientError):
         return ServiceUnavailable(
             "The database connection was lost; retry shortly.", retry_after_seconds=2
         )
     if not isinstance(error, DBAPIError | asyncpg.PostgresError):
         return None
-    field = conflicting_field(error) if isinstance(error, DBAPIError) else None
+    field = conflicting_field(error)
     if field is not None:
         return Conflict(field)
     state = _sqlstate(error)

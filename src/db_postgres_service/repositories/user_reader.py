@@ -7,7 +7,7 @@ the same committed row in one round trip. Writes stay on UserRepository and its 
 
 import asyncpg
 
-from db_postgres_service.core.database import ReadConnection
+from db_postgres_service.core.database import StatementConnection
 from db_postgres_service.core.errors import NotFound
 from db_postgres_service.repositories.user_repository import BIGINT_MAX, storable
 
@@ -24,7 +24,7 @@ PublicUser = asyncpg.Record
 
 
 class UserReader:
-    def __init__(self, connection: ReadConnection) -> None:
+    def __init__(self, connection: StatementConnection) -> None:
         self.connection = connection
 
     async def get(self, user_id: int) -> PublicUser:

@@ -5,13 +5,14 @@ import datetime
 from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
     Select,
     String,
+    Table,
     bindparam,
     delete,
     func,
@@ -123,6 +124,21 @@ _COLUMNS = (
 )
 
 
+# The table itself: an insert of the mapped class would take the ORM's bulk-insert path.
+USERS = cast(Table, User.__table__)
+# Built once, with bind parameters: compiled once and then found in the compiled cache, where
+# `.values(email=...)` per call builds and keys a new statement. UserWriter runs it too.
+INSERT_ONE = (
+    insert(USERS)
+    .values(
+        email=bindparam("email"),
+        username=bindparam("username"),
+        hashed_password=bindparam("hashed_password"),
+    )
+    .returning(*_COLUMNS)
+)
+
+
 class UserRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -141,12 +157,8 @@ class UserRepository:
 
     async def create(self, *, email: str, username: str, hashed_password: str) -> UserRecord:
         """Insert one user; a taken email or username surfaces as a unique violation."""
-        statement = (
-            insert(User)
-            .values(email=email, username=username, hashed_password=hashed_password)
-            .returning(*_COLUMNS)
-        )
-        row = (await self.session.execute(statement)).one()
+        values = {"email": email, "username": username, "hashed_password": hashed_password}
+        row = (await self.session.execute(INSERT_ONE, values)).one()
         return UserRecord(*row)
 
     async def create_many(self, users: list[NewUser]) -> list[UserRecord]:

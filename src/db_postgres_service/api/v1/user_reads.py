@@ -2,7 +2,7 @@
 
 from starlette.datastructures import State
 
-from db_postgres_service.core.database import read_connection
+from db_postgres_service.core.database import statement_connection
 from db_postgres_service.repositories.user_reader import PublicUser, UserReader
 
 USERS_PREFIX = "/api/v1/users"
@@ -11,17 +11,23 @@ _MAX_ID_DIGITS = 19
 
 
 async def user_by_id(state: State, user_id: int) -> PublicUser:
-    async with read_connection(state.read_pool, state.settings.db_pool_timeout) as connection:
+    async with statement_connection(
+        state.statement_pool, state.settings.db_pool_timeout
+    ) as connection:
         return await UserReader(connection).get(user_id)
 
 
 async def user_by_username(state: State, username: str) -> PublicUser:
-    async with read_connection(state.read_pool, state.settings.db_pool_timeout) as connection:
+    async with statement_connection(
+        state.statement_pool, state.settings.db_pool_timeout
+    ) as connection:
         return await UserReader(connection).get_by_username(username)
 
 
 async def user_by_email(state: State, email: str) -> PublicUser:
-    async with read_connection(state.read_pool, state.settings.db_pool_timeout) as connection:
+    async with statement_connection(
+        state.statement_pool, state.settings.db_pool_timeout
+    ) as connection:
         return await UserReader(connection).get_by_email(email)
 
 

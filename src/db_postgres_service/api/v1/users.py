@@ -17,7 +17,7 @@ from db_postgres_service.api.deps import (
     SignerDep,
     UserRepositoryDep,
 )
-from db_postgres_service.api.hot_reads import HotRead
+from db_postgres_service.api.hot_paths import HotCreate, HotRead
 from db_postgres_service.api.problems import common_statuses, problem_responses
 from db_postgres_service.api.responses import JSON_MEDIA_TYPE, user_json, user_response
 from db_postgres_service.api.routing import StrictRoute
@@ -28,6 +28,7 @@ from db_postgres_service.api.v1.user_reads import (
     user_by_id,
     user_by_username,
 )
+from db_postgres_service.core.database import statement_connection
 from db_postgres_service.core.errors import InvalidLogin
 from db_postgres_service.repositories.user_reader import PublicUser
 from db_postgres_service.repositories.user_repository import (
@@ -35,7 +36,9 @@ from db_postgres_service.repositories.user_repository import (
     NewUser,
     UserFilters,
     UserOrder,
+    UserRecord,
 )
+from db_postgres_service.repositories.user_writer import UserWriter
 from db_postgres_service.schemas.common import Timestamp
 from db_postgres_service.schemas.user import (
     Credentials,
@@ -136,7 +139,7 @@ async def create_user(
             user,
             request,
             status_code=status.HTTP_201_CREATED,
-            location=USER_PATH.format(id=user.id),
+            location=_location(user),
         )
 
     return await idempotency.respond(create)
@@ -333,11 +336,11 @@ async def _hash_of(body: UserCreate | UserUpdate, hasher: PasswordHasherDep) -> 
     return body.password_hash
 
 
-def _get_route(path: str) -> APIRoute:
+def _route(path: str, method: str) -> APIRoute:
     return next(
         route
         for route in router.routes
-        if isinstance(route, APIRoute) and route.path == path and route.methods == {"GET"}
+        if isinstance(route, APIRoute) and route.path == path and route.methods == {method}
     )
 
 
@@ -345,9 +348,21 @@ async def _user_by_id_segment(state: State, segment: str) -> PublicUser:
     return await user_by_id(state, int(segment))
 
 
-# Served in front of FastAPI when plain (api/hot_reads.py); most specific path first.
+async def _create_in_one_statement(state: State, body: UserCreate) -> UserRecord:
+    """The create without an Idempotency-Key: one INSERT, its own transaction."""
+    hashed = await _hash_of(body, state.password_hasher)
+    async with statement_connection(state.statement_pool, state.settings.db_pool_timeout) as db:
+        return await UserWriter(db).create(_new_user(body, hashed))
+
+
+def _location(user: UserRecord) -> str:
+    return USER_PATH.format(id=user.id)
+
+
+# Served in front of FastAPI when plain (api/hot_paths.py); most specific path first.
 HOT_READS = (
-    HotRead(_get_route(USERS_PREFIX + "/by_username/{username}"), bool, user_by_username),
-    HotRead(_get_route(USERS_PREFIX + "/by_email/{email}"), bool, user_by_email),
-    HotRead(_get_route(USERS_PREFIX + "/{user_id}"), is_plain_id, _user_by_id_segment),
+    HotRead(_route(USERS_PREFIX + "/by_username/{username}", "GET"), bool, user_by_username),
+    HotRead(_route(USERS_PREFIX + "/by_email/{email}", "GET"), bool, user_by_email),
+    HotRead(_route(USERS_PREFIX + "/{user_id}", "GET"), is_plain_id, _user_by_id_segment),
 )
+HOT_CREATE = HotCreate(_route(USERS_PREFIX, "POST"), _create_in_one_statement, _location)

@@ -1,0 +1,207 @@
+"""The hottest requests served as plain ASGI in front of FastAPI.
+
+FastAPI's routing, dependency solving and exception layers cost more than a single-row read
+or insert itself (bench/README.md). So a request takes a hot path only in its plainest form,
+checked here; everything else, every malformed variant included, goes on to the FastAPI route
+of the same path, which stays the endpoint's documented definition and produces its errors.
+Both paths call the same function and render the same representation.
+"""
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from fastapi.routing import APIRoute
+from pydantic import ValidationError
+from starlette.datastructures import State
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from db_postgres_service.api.problems import database_problem, send_problem
+from db_postgres_service.api.responses import JSON_MEDIA_TYPE, User, representation
+from db_postgres_service.api.routing import is_json_media_type
+from db_postgres_service.core.db_errors import DATABASE_FAILURES
+from db_postgres_service.core.errors import ServiceError
+from db_postgres_service.repositories.user_repository import UserRecord
+from db_postgres_service.schemas.user import UserCreate
+
+# Larger bodies are rare for a single user and go to FastAPI, which enforces the real limit.
+MAX_HOT_BODY_BYTES = 8192
+_JSON = JSON_MEDIA_TYPE.encode()
+Result = TypeVar("Result")
+
+
+def _is_plain_request(scope: Scope, method: str) -> bool:
+    return (
+        scope["type"] == "http"
+        and scope["method"] == method
+        and not scope["query_string"]
+        and not scope.get("root_path")
+    )
+
+
+async def _attempt(effect: Awaitable[Result], scope: Scope, send: Send) -> Result | None:
+    """The effect's result, or None once its failure has been answered with a problem."""
+    try:
+        return await effect
+    except ServiceError as error:
+        await send_problem(send, error, scope["state"]["request_id"])
+    except DATABASE_FAILURES as error:
+        problem = database_problem(error)
+        if problem is None:
+            raise
+        await send_problem(send, problem, scope["state"]["request_id"])
+    return None
+
+
+async def _send_user(
+    send: Send, status: int, etag: str, body: bytes, location: str | None = None
+) -> None:
+    headers = [
+        (b"etag", etag.encode()),
+        (b"content-type", _JSON),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if location is not None:
+        headers.append((b"location", location.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+@dataclass(frozen=True, slots=True)
+class HotRead:
+    """A FastAPI GET route whose one path parameter ends its path."""
+
+    route: APIRoute
+    is_plain: Callable[[str], bool]
+    read: Callable[[State, str], Awaitable[User]]
+
+    @property
+    def prefix(self) -> str:
+        return self.route.path.partition("{")[0]
+
+
+def _if_none_match(scope: Scope) -> str | None:
+    value: bytes
+    for name, value in scope["headers"]:
+        if name == b"if-none-match":
+            return value.decode("latin-1")
+    return None
+
+
+class HotReads:
+    """GET of one user: no query string, a path segment that `is_plain` accepts."""
+
+    def __init__(self, app: ASGIApp, reads: Sequence[HotRead]) -> None:
+        self.app = app
+        # Most specific prefix first: a path is offered to the first read whose prefix it has.
+        self.reads = [(read.prefix, read) for read in reads]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _is_plain_request(scope, "GET"):
+            path: str = scope["path"]
+            for prefix, hot in self.reads:
+                if path.startswith(prefix):
+                    segment = path[len(prefix) :]
+                    if "/" not in segment and hot.is_plain(segment):
+                        await self._serve(hot, segment, scope, send)
+                        return
+                    break
+        await self.app(scope, receive, send)
+
+    async def _serve(self, hot: HotRead, segment: str, scope: Scope, send: Send) -> None:
+        # As FastAPI does, so that metrics and the access log name the route's template.
+        scope["route"] = hot.route
+        user = await _attempt(hot.read(scope["app"].state, segment), scope, send)
+        if user is None:
+            return
+        current = representation(user, _if_none_match(scope))
+        if current.body is None:
+            headers = [(b"etag", current.etag.encode())]
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await _send_user(send, 200, current.etag, current.body)
+
+
+@dataclass(frozen=True, slots=True)
+class HotCreate:
+    """A FastAPI POST route that creates one user from a UserCreate body."""
+
+    route: APIRoute
+    create: Callable[[State, UserCreate], Awaitable[UserRecord]]
+    location: Callable[[UserRecord], str]
+
+
+def _plain_body_length(scope: Scope) -> int | None:
+    """The declared length of a small JSON body sent without Idempotency-Key, else None."""
+    length = None
+    json = False
+    value: bytes
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            length = int(value) if value.isdigit() else None
+        elif name == b"content-type":
+            json = is_json_media_type(value.decode("latin-1"))
+        elif name in (b"idempotency-key", b"transfer-encoding"):
+            # A stored response needs the session's transaction; a chunked body, FastAPI.
+            return None
+    return length if json and length is not None and length <= MAX_HOT_BODY_BYTES else None
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole body, or None when the client went away first."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands the already-read body over, then the connection's own events."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+class HotCreates:
+    """POST of one user: a JSON body of at most MAX_HOT_BODY_BYTES that UserCreate accepts."""
+
+    def __init__(self, app: ASGIApp, create: HotCreate) -> None:
+        self.app = app
+        self.create = create
+        self.path = create.route.path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            not _is_plain_request(scope, "POST")
+            or scope["path"] != self.path
+            or _plain_body_length(scope) is None
+        ):
+            await self.app(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        if body is None:
+            return
+        try:
+            new_user = UserCreate.model_validate_json(body)
+        except ValidationError:
+            await self.app(scope, _replaying(body, receive), send)
+            return
+        scope["route"] = self.create.route
+        user = await _attempt(self.create.create(scope["app"].state, new_user), scope, send)
+        if user is None:
+            return
+        current = representation(user, None)
+        assert current.body is not None, "without If-None-Match there is always a body"
+        await _send_user(send, 201, current.etag, current.body, self.create.location(user))
