@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql
 
 from db_postgres_service.repositories.user_repository import (
     Keyset,
+    PageQuery,
     UserFilters,
     UserOrder,
     page_statement,
@@ -315,12 +316,14 @@ async def test_the_list_query_uses_an_index_for_every_order(
         created_at = (
             await connection.execute(text("SELECT created_at FROM users LIMIT 1"))
         ).scalar()
-        statement = page_statement(
+        query = PageQuery(
             order=order,
             filters=UserFilters(),
             after=Keyset(id=10000, created_at=created_at if order.by_creation else None),
             limit=51,
         )
+        values = query.parameters()
+        statement = page_statement(order, values).params(**values)
         sql = statement.compile(
             dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
         )
@@ -358,3 +361,44 @@ async def test_an_unknown_query_parameter_is_422(client: httpx.AsyncClient) -> N
     assert problem["errors"] == [
         {"loc": ["query", "username_prefx"], "msg": "unknown query parameter"}
     ]
+
+
+# A page asked for with `limit` and `cursor` alone is answered in front of FastAPI
+# (api/hot_paths.py); any other spelling goes to FastAPI's route. Both must say the same.
+async def test_a_page_fastapi_answers_is_the_same_as_the_plain_one(
+    client: httpx.AsyncClient,
+) -> None:
+    for name in ("alice", "bob", "carol"):
+        await create(client, name=name)
+
+    first = await client.get("/api/v1/users?limit=2")
+    routed_first = await client.get("/api/v1/users?limit=02&order=id")
+    cursor = first.json()["next_cursor"]
+    second = await client.get(f"/api/v1/users?limit=2&cursor={cursor}")
+    routed_second = await client.get(f"/api/v1/users?order=id&cursor={cursor}&limit=2")
+
+    assert first.status_code == routed_first.status_code == 200
+    assert first.content == routed_first.content
+    assert [user["username"] for user in first.json()["items"]] == ["alice", "bob"]
+    assert second.content == routed_second.content
+    assert second.json()["items"][0]["username"] == "carol"
+    assert first.headers["content-type"] == routed_first.headers["content-type"]
+
+
+async def test_a_forged_cursor_is_the_same_422_on_both_paths(client: httpx.AsyncClient) -> None:
+    forged = "eyJvIjoiaWQifQ.AAAAAAAAAAAAAAAAAAAAAA"
+
+    plain = await client.get(f"/api/v1/users?cursor={forged}")
+    routed = await client.get(f"/api/v1/users?order=id&cursor={forged}")
+
+    assert_problem(plain, 422, "validation-failed")
+    assert {**routed.json(), "request_id": ""} == {**plain.json(), "request_id": ""}
+
+
+@pytest.mark.parametrize("limit", ["0", "501", "1000"])
+async def test_a_limit_out_of_range_is_422_even_in_a_plain_query(
+    client: httpx.AsyncClient, limit: str
+) -> None:
+    response = await client.get(f"/api/v1/users?limit={limit}")
+
+    assert_problem(response, 422, "validation-failed")

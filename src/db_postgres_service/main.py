@@ -12,12 +12,12 @@ from starlette.types import ASGIApp
 from db_postgres_service.api import health, metrics
 from db_postgres_service.api import v1 as api_v1
 from db_postgres_service.api.authentication import AuthenticationMiddleware, ClientAuthenticator
-from db_postgres_service.api.hot_paths import HotCreates, HotReads
+from db_postgres_service.api.hot_paths import HotCreates, HotPages, HotReads
 from db_postgres_service.api.middleware import RequestContextMiddleware
 from db_postgres_service.api.observability import ObservabilityMiddleware
 from db_postgres_service.api.openapi import install_openapi
 from db_postgres_service.api.problems import install_problem_handlers
-from db_postgres_service.api.v1.users import HOT_CREATE, HOT_READS
+from db_postgres_service.api.v1.users import HOT_CREATE, HOT_PAGE, HOT_READS
 from db_postgres_service.core.config import Settings
 from db_postgres_service.core.database import (
     create_engine,
@@ -47,6 +47,7 @@ class DataService(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         app: ASGIApp = HotCreates(super().build_middleware_stack(), HOT_CREATE)
+        app = HotPages(app, HOT_PAGE)
         app = HotReads(app, HOT_READS)
         app = AuthenticationMiddleware(app)
         app = ObservabilityMiddleware(app)

@@ -3,6 +3,7 @@
 import base64
 import binascii
 import datetime
+import functools
 import hashlib
 import hmac
 import json
@@ -25,6 +26,7 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+@functools.lru_cache(maxsize=1024)
 def _filters_digest(filters: UserFilters) -> str:
     canonical = json.dumps(asdict(filters), sort_keys=True, default=str, ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]

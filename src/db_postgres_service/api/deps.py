@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import State
 
 from db_postgres_service.api.idempotency import IDEMPOTENCY_KEY_PATTERN, Idempotency
 from db_postgres_service.core.config import Settings
@@ -47,13 +48,18 @@ async def get_user_repository(session: SessionDep) -> UserRepository:
 UserRepositoryDep = Annotated[UserRepository, Depends(get_user_repository)]
 
 
-async def get_signer(request: Request, session: SessionDep) -> Signer:
-    """The shared signing key, read from the database once per process."""
-    signer: Signer | None = getattr(request.app.state, "signer", None)
+async def shared_signer(state: State) -> Signer:
+    """The signing key all instances share, read from the database once per process."""
+    signer: Signer | None = getattr(state, "signer", None)
     if signer is None:
-        signer = Signer(await SecretRepository(session).get(SIGNING_KEY))
-        request.app.state.signer = signer
+        async with unit_of_work(state.sessionmaker) as session:
+            signer = Signer(await SecretRepository(session).get(SIGNING_KEY))
+        state.signer = signer
     return signer
+
+
+async def get_signer(request: Request) -> Signer:
+    return await shared_signer(request.app.state)
 
 
 SignerDep = Annotated[Signer, Depends(get_signer)]

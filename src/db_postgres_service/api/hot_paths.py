@@ -7,6 +7,7 @@ of the same path, which stays the endpoint's documented definition and produces 
 Both paths call the same function and render the same representation.
 """
 
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -30,11 +31,11 @@ _JSON = JSON_MEDIA_TYPE.encode()
 Result = TypeVar("Result")
 
 
-def _is_plain_request(scope: Scope, method: str) -> bool:
+def _is_plain_request(scope: Scope, method: str, *, query: bool = False) -> bool:
     return (
         scope["type"] == "http"
         and scope["method"] == method
-        and not scope["query_string"]
+        and (query or not scope["query_string"])
         and not scope.get("root_path")
     )
 
@@ -53,17 +54,9 @@ async def _attempt(effect: Awaitable[Result], scope: Scope, send: Send) -> Resul
     return None
 
 
-async def _send_user(
-    send: Send, status: int, etag: str, body: bytes, location: str | None = None
-) -> None:
-    headers = [
-        (b"etag", etag.encode()),
-        (b"content-type", _JSON),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    if location is not None:
-        headers.append((b"location", location.encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+async def _send_json(send: Send, status: int, body: bytes, *headers: tuple[bytes, bytes]) -> None:
+    content = [(b"content-type", _JSON), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, *content]})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -120,7 +113,7 @@ class HotReads:
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
-        await _send_user(send, 200, current.etag, current.body)
+        await _send_json(send, 200, current.body, (b"etag", current.etag.encode()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,4 +197,63 @@ class HotCreates:
             return
         current = representation(user, None)
         assert current.body is not None, "without If-None-Match there is always a body"
-        await _send_user(send, 201, current.etag, current.body, self.create.location(user))
+        location = self.create.location(user).encode()
+        etag = current.etag.encode()
+        await _send_json(send, 201, current.body, (b"etag", etag), (b"location", location))
+
+
+@dataclass(frozen=True, slots=True)
+class HotPage:
+    """A FastAPI GET route that lists users; plain when it asks only for `limit` and `cursor`."""
+
+    route: APIRoute
+    page: Callable[[State, int, str | None], Awaitable[bytes]]
+    default_limit: int
+    max_limit: int
+
+
+_PLAIN_LIMIT = re.compile(rb"[1-9][0-9]{0,2}")
+# A cursor as this service writes it (two base64url parts): nothing to percent-decode.
+_PLAIN_CURSOR = re.compile(rb"[A-Za-z0-9_-]{1,2000}\.[A-Za-z0-9_-]{1,40}")
+
+
+def _plain_page_query(query: bytes, page: HotPage) -> tuple[int, str | None] | None:
+    """`limit` and `cursor` from a query string holding nothing else, each at most once and in
+    a form that needs no decoding; None for any other query string."""
+    limit, cursor = None, None
+    for pair in query.split(b"&") if query else ():
+        name, _, value = pair.partition(b"=")
+        if name == b"limit" and limit is None and _PLAIN_LIMIT.fullmatch(value):
+            limit = int(value)
+        elif name == b"cursor" and cursor is None and _PLAIN_CURSOR.fullmatch(value):
+            cursor = value.decode("ascii")
+        else:
+            return None
+    if limit is not None and limit > page.max_limit:
+        return None
+    return (limit or page.default_limit), cursor
+
+
+class HotPages:
+    """GET of a page of users in the default order, without filters."""
+
+    def __init__(self, app: ASGIApp, page: HotPage) -> None:
+        self.app = app
+        self.page = page
+        self.path = page.route.path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _is_plain_request(scope, "GET", query=True) and scope["path"] == self.path:
+            plain = _plain_page_query(scope["query_string"], self.page)
+            if plain is not None:
+                scope["route"] = self.page.route
+                body = await _attempt(self.page.page(scope["app"].state, *plain), scope, send)
+                if body is not None:
+                    headers = [
+                        (b"content-type", _JSON),
+                        (b"content-length", str(len(body)).encode()),
+                    ]
+                    await send({"type": "http.response.start", "status": 200, "headers": headers})
+                    await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)

@@ -1,15 +1,25 @@
-"""The hot read paths: one prepared statement each on the driver connection.
+"""The reads: one prepared statement each on the driver connection.
 
 Measured (bench/README.md): going through the session costs a BEGIN/COMMIT pair and the
 ORM/Core row machinery per read; a single prepared statement outside a transaction returns
-the same committed row in one round trip. Writes stay on UserRepository and its session.
+the same committed rows in one round trip. Writes stay on UserRepository and its session.
 """
 
 import asyncpg
 
-from db_postgres_service.core.database import StatementConnection
+from db_postgres_service.core.database import (
+    DriverStatement,
+    StatementConnection,
+    driver_statement,
+)
 from db_postgres_service.core.errors import NotFound
-from db_postgres_service.repositories.user_repository import BIGINT_MAX, storable
+from db_postgres_service.repositories.user_repository import (
+    BIGINT_MAX,
+    PageQuery,
+    UserOrder,
+    page_statement,
+    storable,
+)
 
 _BY_ID = "SELECT id, email, username, created_at, updated_at, version FROM users WHERE id = $1"
 _BY_USERNAME = (
@@ -21,6 +31,8 @@ _BY_EMAIL = (
 )
 
 PublicUser = asyncpg.Record
+# One compiled statement per page shape (order and which filters are given): at most 256.
+_PAGES: dict[tuple[UserOrder, frozenset[str]], DriverStatement] = {}
 
 
 class UserReader:
@@ -37,6 +49,16 @@ class UserReader:
 
     async def get_by_email(self, email: str) -> PublicUser:
         return await self._one(_BY_EMAIL, email, "No user has this email.")
+
+    async def page(self, query: PageQuery) -> list[PublicUser]:
+        if query.matches_nothing():
+            return []
+        values = query.parameters()
+        shape = (query.order, frozenset(values))
+        statement = _PAGES.get(shape)
+        if statement is None:
+            statement = _PAGES[shape] = driver_statement(page_statement(*shape))
+        return await self.connection.fetch(statement.sql, *statement.arguments(values))
 
     async def _one(self, sql: str, value: object, missing: str) -> PublicUser:
         if isinstance(value, str) and not storable(value):

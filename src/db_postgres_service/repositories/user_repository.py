@@ -1,5 +1,5 @@
-"""All SQL about users that writes or pages, on the request's session; never commits (the
-unit of work does). Single-row reads are UserReader's."""
+"""All SQL about users that writes, on the request's session; never commits (the unit of work
+does). Reads and pages run on the driver connection: UserReader."""
 
 import datetime
 from collections.abc import Collection
@@ -9,7 +9,9 @@ from typing import Any, NoReturn, cast
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     ColumnElement,
+    Integer,
     Select,
     String,
     Table,
@@ -17,7 +19,6 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    literal,
     or_,
     select,
     text,
@@ -122,6 +123,8 @@ _COLUMNS = (
     User.updated_at,
     User.version,
 )
+# What a page shows of each user: never the password hash, which need not even be read.
+_PUBLIC_COLUMNS = tuple(column for column in _COLUMNS if column is not User.hashed_password)
 
 
 # The table itself: an insert of the mapped class would take the ORM's bulk-insert path.
@@ -210,16 +213,6 @@ class UserRepository:
         )
         return (await self.session.execute(statement)).one_or_none() is not None
 
-    async def page(
-        self, *, order: UserOrder, filters: UserFilters, after: Keyset | None, limit: int
-    ) -> list[UserRecord]:
-        """Up to `limit` users after `after` in `order`; the tie-breaker is always the id."""
-        texts = (filters.email, filters.username, filters.username_prefix)
-        if not all(storable(value) for value in texts if value is not None):
-            return []
-        statement = page_statement(order=order, filters=filters, after=after, limit=limit)
-        return [UserRecord(*row) for row in await self.session.execute(statement)]
-
     def _target(self, user_id: int, expected: ExpectedVersions) -> list[ColumnElement[bool]]:
         if not 1 <= user_id <= BIGINT_MAX:
             # No row can have such an id; PostgreSQL would refuse the parameter outright.
@@ -245,45 +238,77 @@ class UserRepository:
         return "username" if taken is not None and taken != user.email else "email"
 
 
-def page_statement(
-    *, order: UserOrder, filters: UserFilters, after: Keyset | None, limit: int
-) -> Select[*tuple[Any, ...]]:
-    """The keyset query of `UserRepository.page` (public so that tests can EXPLAIN it)."""
-    conditions = _filter_conditions(filters)
-    if after is not None:
-        conditions.append(_after_condition(order, after))
+@dataclass(frozen=True, slots=True)
+class PageQuery:
+    """One keyset page: up to `limit` users after `after` in `order`, tie-broken by id."""
+
+    order: UserOrder
+    filters: UserFilters
+    after: Keyset | None
+    limit: int
+
+    def matches_nothing(self) -> bool:
+        filters = self.filters
+        texts = (filters.email, filters.username, filters.username_prefix)
+        return not all(storable(value) for value in texts if value is not None)
+
+    def parameters(self) -> dict[str, Any]:
+        """The values of page_statement's bind parameters; which ones are present is its shape."""
+        filters = self.filters
+        values: dict[str, Any] = {"limit": self.limit}
+        if filters.email is not None:
+            values["email"] = filters.email.lower()
+        if filters.username is not None:
+            values["username"] = filters.username.lower()
+        if filters.username_prefix is not None:
+            values["username_pattern"] = _like_prefix(filters.username_prefix.lower())
+        if filters.created_after is not None:
+            values["created_after"] = filters.created_after
+        if filters.created_before is not None:
+            values["created_before"] = filters.created_before
+        if self.after is not None:
+            values["after_id"] = self.after.id
+            if self.order.by_creation:
+                values["after_created_at"] = self.after.created_at
+        return values
+
+
+def page_statement(order: UserOrder, bound: Collection[str]) -> Select[*tuple[Any, ...]]:
+    """The keyset query for a PageQuery whose parameters() has the names in `bound`.
+
+    Every value is a named bind parameter, so each shape is built and compiled once.
+    """
+    conditions: list[ColumnElement[bool]] = []
+    if "email" in bound:
+        conditions.append(User.email == bindparam("email"))
+    if "username" in bound:
+        conditions.append(func.lower(User.username) == bindparam("username"))
+    if "username_pattern" in bound:
+        pattern = bindparam("username_pattern", type_=String)
+        conditions.append(func.lower(User.username).like(pattern, escape="\\"))
+    if "created_after" in bound:
+        conditions.append(User.created_at > bindparam("created_after"))
+    if "created_before" in bound:
+        conditions.append(User.created_at < bindparam("created_before"))
+    if "after_id" in bound:
+        conditions.append(_after_condition(order))
     sort_keys = [User.created_at, User.id] if order.by_creation else [User.id]
     return (
-        select(*_COLUMNS)
+        select(*_PUBLIC_COLUMNS)
         .where(*conditions)
         .order_by(*(key.desc() if order.descending else key.asc() for key in sort_keys))
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
     )
 
 
-def _filter_conditions(filters: UserFilters) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if filters.email is not None:
-        conditions.append(User.email == filters.email.lower())
-    if filters.username is not None:
-        conditions.append(func.lower(User.username) == filters.username.lower())
-    if filters.username_prefix is not None:
-        pattern = _like_prefix(filters.username_prefix.lower())
-        conditions.append(func.lower(User.username).like(pattern, escape="\\"))
-    if filters.created_after is not None:
-        conditions.append(User.created_at > filters.created_after)
-    if filters.created_before is not None:
-        conditions.append(User.created_at < filters.created_before)
-    return conditions
-
-
-def _after_condition(order: UserOrder, after: Keyset) -> ColumnElement[bool]:
+def _after_condition(order: UserOrder) -> ColumnElement[bool]:
+    after_id = bindparam("after_id", type_=BigInteger)
     if order.by_creation:
         # A row comparison, so that the (created_at, id) index serves the keyset directly.
         key = tuple_(User.created_at, User.id)
-        bound = tuple_(literal(after.created_at, User.created_at.type), literal(after.id))
+        bound = tuple_(bindparam("after_created_at", type_=User.created_at.type), after_id)
         return key < bound if order.descending else key > bound
-    return User.id < after.id if order.descending else User.id > after.id
+    return User.id < after_id if order.descending else User.id > after_id
 
 
 def _first_refused(users: list[NewUser], inserted: Collection[str]) -> tuple[int, str | None]:

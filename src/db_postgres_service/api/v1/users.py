@@ -9,15 +9,13 @@ from pydantic import MISSING
 from starlette.datastructures import State
 
 from db_postgres_service.api.conditional import expected_versions
-from db_postgres_service.api.cursors import CursorCodec
 from db_postgres_service.api.deps import (
     IdempotencyDep,
     PasswordHasherDep,
     SettingsDep,
-    SignerDep,
     UserRepositoryDep,
 )
-from db_postgres_service.api.hot_paths import HotCreate, HotRead
+from db_postgres_service.api.hot_paths import HotCreate, HotPage, HotRead
 from db_postgres_service.api.problems import common_statuses, problem_responses
 from db_postgres_service.api.responses import JSON_MEDIA_TYPE, user_json, user_response
 from db_postgres_service.api.routing import StrictRoute
@@ -27,12 +25,12 @@ from db_postgres_service.api.v1.user_reads import (
     user_by_email,
     user_by_id,
     user_by_username,
+    user_page,
 )
 from db_postgres_service.core.database import statement_connection
 from db_postgres_service.core.errors import InvalidLogin
 from db_postgres_service.repositories.user_reader import PublicUser
 from db_postgres_service.repositories.user_repository import (
-    Keyset,
     NewUser,
     UserFilters,
     UserOrder,
@@ -57,6 +55,8 @@ IfMatch = Annotated[
     str | None, Header(alias="If-Match", description='The ETag you last saw, e.g. "3".')
 ]
 USER_PATH = USERS_PREFIX + "/{id}"
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
 _ETAG = {
     "ETag": {
         "description": 'The user\'s version as a strong tag, e.g. "3".',
@@ -218,9 +218,8 @@ async def authenticate(
     summary="List users, one keyset page at a time",
 )
 async def list_users(
-    users: UserRepositoryDep,
-    signer: SignerDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
     order: UserOrder = UserOrder.ID,
     email: Annotated[str | None, Query(max_length=254)] = None,
@@ -230,17 +229,10 @@ async def list_users(
     created_before: Timestamp | None = None,
 ) -> Response:
     filters = UserFilters(email, username, username_prefix, created_after, created_before)
-    codec = CursorCodec(signer)
-    after = codec.decode(cursor, order, filters) if cursor is not None else None
-    page = await users.page(order=order, filters=filters, after=after, limit=limit + 1)
-    next_cursor = None
-    if len(page) > limit:
-        page = page[:limit]
-        last = page[-1]
-        keyset = Keyset(id=last.id, created_at=last.created_at if order.by_creation else None)
-        next_cursor = codec.encode(order, filters, keyset)
-    body = UserPage(items=[UserOut.model_validate(user) for user in page], next_cursor=next_cursor)
-    return Response(body.model_dump_json().encode(), media_type=JSON_MEDIA_TYPE)
+    body = await user_page(
+        request.app.state, order=order, filters=filters, cursor=cursor, limit=limit
+    )
+    return Response(body, media_type=JSON_MEDIA_TYPE)
 
 
 @router.get(
@@ -366,3 +358,12 @@ HOT_READS = (
     HotRead(_route(USERS_PREFIX + "/{user_id}", "GET"), is_plain_id, _user_by_id_segment),
 )
 HOT_CREATE = HotCreate(_route(USERS_PREFIX, "POST"), _create_in_one_statement, _location)
+
+
+async def _unfiltered_pages(state: State, limit: int, cursor: str | None) -> bytes:
+    return await user_page(
+        state, order=UserOrder.ID, filters=UserFilters(), cursor=cursor, limit=limit
+    )
+
+
+HOT_PAGE = HotPage(_route(USERS_PREFIX, "GET"), _unfiltered_pages, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
