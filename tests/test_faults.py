@@ -205,7 +205,7 @@ async def test_a_database_that_accepts_but_never_answers_gives_503_within_the_co
 
 
 async def test_an_exhausted_pool_gives_503_after_the_pool_timeout(cluster: Cluster) -> None:
-    settings = {"db_pool_size": 1, "db_max_overflow": 0, "db_pool_timeout": 0.5}
+    settings = {"db_statement_pool_size": 1, "db_pool_timeout": 0.5}
     async with serving(cluster.url, **settings) as (_, client):
         # Also caches the key's verdict (4 s), so the requests below need no connection for it.
         user = await new_user(client, "pool")
@@ -219,7 +219,7 @@ async def test_an_exhausted_pool_gives_503_after_the_pool_timeout(cluster: Clust
                     await wait_until_the_app_waits_on_a_lock(observer)
 
                     started = time.monotonic()
-                    # The list runs in a transaction on the same (exhausted) pool.
+                    # The list needs a connection of the same (exhausted) pool.
                     response = await client.get("/api/v1/users")
                     elapsed = time.monotonic() - started
                 except BaseException:

@@ -110,20 +110,24 @@ async def statement_connection(
 
 @dataclass(frozen=True, slots=True)
 class DriverStatement:
-    """A SQLAlchemy Core statement compiled once for asyncpg: its SQL and its parameters'
-    names in positional order. The statement stays defined in one place for both paths."""
+    """A SQLAlchemy Core statement compiled once for asyncpg: its SQL, its parameters' names
+    in positional order, and the values of those the statement fixes itself (the 1 of
+    `version + 1`). The statement stays defined in one place for both paths."""
 
     sql: str
     parameters: tuple[str, ...]
+    fixed: Mapping[str, object]
 
     def arguments(self, values: Mapping[str, object]) -> list[object]:
-        return [values[name] for name in self.parameters]
+        fixed = self.fixed
+        return [values[name] if name in values else fixed[name] for name in self.parameters]
 
 
 def driver_statement(statement: ClauseElement) -> DriverStatement:
     compiled = statement.compile(dialect=_ASYNCPG_DIALECT)
     assert isinstance(compiled, SQLCompiler), "a statement compiles with the SQL compiler"
-    return DriverStatement(compiled.string, tuple(compiled.positiontup or ()))
+    fixed = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
+    return DriverStatement(compiled.string, tuple(compiled.positiontup or ()), fixed)
 
 
 @asynccontextmanager

@@ -5,7 +5,7 @@ import datetime
 from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, NoReturn, cast
+from typing import Any, cast
 
 from sqlalchemy import (
     ARRAY,
@@ -15,6 +15,8 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    Update,
+    any_,
     bindparam,
     delete,
     func,
@@ -26,8 +28,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningDelete
 
-from db_postgres_service.core.errors import Conflict, NotFound, PreconditionFailed
+from db_postgres_service.core.errors import Conflict
 from db_postgres_service.models import User
 
 
@@ -142,6 +145,40 @@ INSERT_ONE = (
 )
 
 
+def conditional_update(fields: frozenset[str], *, conditional: bool) -> Update:
+    """Set `fields`, bump the version and stamp updated_at, in one statement; with
+    `conditional`, only while the version is one of `versions` (If-Match)."""
+    statement = (
+        update(USERS)
+        .where(*_target(conditional=conditional))
+        # clock_timestamp(), not now(): a statement that waited for the row lock must not
+        # stamp a time earlier than the update it waited for.
+        .values(
+            {
+                **{name: bindparam(name, type_=String) for name in sorted(fields)},
+                "version": USERS.c.version + 1,
+                "updated_at": func.clock_timestamp(),
+            }
+        )
+    )
+    return statement.returning(*_COLUMNS)
+
+
+def conditional_delete(*, conditional: bool) -> ReturningDelete[*tuple[Any, ...]]:
+    return delete(USERS).where(*_target(conditional=conditional)).returning(USERS.c.id)
+
+
+USER_EXISTS = select(USERS.c.id).where(USERS.c.id == bindparam("user_id", type_=BigInteger))
+
+
+def _target(*, conditional: bool) -> list[ColumnElement[bool]]:
+    conditions = [USERS.c.id == bindparam("user_id", type_=BigInteger)]
+    if conditional:
+        versions = bindparam("versions", type_=ARRAY(Integer))
+        conditions.append(USERS.c.version == any_(versions))
+    return conditions
+
+
 class UserRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -181,28 +218,6 @@ class UserRepository:
         index, field = _first_refused(users, by_email.keys())
         raise Conflict(field or await self._taken_field(users[index]), extensions={"index": index})
 
-    async def update(
-        self, user_id: int, values: dict[str, str], expected: ExpectedVersions
-    ) -> UserRecord:
-        """Apply `values`, bump the version and stamp updated_at in one statement."""
-        statement = (
-            update(User)
-            .where(*self._target(user_id, expected))
-            # clock_timestamp(), not now(): a transaction that waited for the row lock must
-            # not stamp a time earlier than the update it waited for.
-            .values(**values, version=User.version + 1, updated_at=func.clock_timestamp())
-            .returning(*_COLUMNS)
-        )
-        row = (await self.session.execute(statement)).one_or_none()
-        if row is None:
-            await self._explain_miss(user_id)
-        return UserRecord(*row)
-
-    async def delete(self, user_id: int, expected: ExpectedVersions) -> None:
-        statement = delete(User).where(*self._target(user_id, expected)).returning(User.id)
-        if (await self.session.execute(statement)).one_or_none() is None:
-            await self._explain_miss(user_id)
-
     async def replace_password_hash(self, user_id: int, old: str, new: str) -> bool:
         """Swap in a re-hash unless the password changed meanwhile; version and updated_at stay."""
         statement = (
@@ -212,22 +227,6 @@ class UserRepository:
             .returning(User.id)
         )
         return (await self.session.execute(statement)).one_or_none() is not None
-
-    def _target(self, user_id: int, expected: ExpectedVersions) -> list[ColumnElement[bool]]:
-        if not 1 <= user_id <= BIGINT_MAX:
-            # No row can have such an id; PostgreSQL would refuse the parameter outright.
-            raise NotFound(f"No user has id {user_id}.")
-        conditions = [User.id == user_id]
-        if expected is not None:
-            conditions.append(User.version.in_(expected))
-        return conditions
-
-    async def _explain_miss(self, user_id: int) -> NoReturn:
-        """After a conditional write matched nothing: was the user missing, or the version?"""
-        exists = await self.session.scalar(select(User.id).where(User.id == user_id))
-        if exists is None:
-            raise NotFound(f"No user has id {user_id}.")
-        raise PreconditionFailed("The user has changed: If-Match does not match its ETag.")
 
     async def _taken_field(self, user: NewUser) -> str:
         statement = select(User.email).where(

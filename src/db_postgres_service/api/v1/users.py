@@ -1,6 +1,7 @@
 """The user routes of CONTRACT.md: HTTP in and out, no SQL."""
 
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
@@ -27,7 +28,7 @@ from db_postgres_service.api.v1.user_reads import (
     user_by_username,
     user_page,
 )
-from db_postgres_service.core.database import statement_connection
+from db_postgres_service.core.database import StatementConnection, statement_connection
 from db_postgres_service.core.errors import InvalidLogin
 from db_postgres_service.repositories.user_reader import PublicUser
 from db_postgres_service.repositories.user_repository import (
@@ -290,7 +291,6 @@ async def get_user(user_id: UserId, request: Request) -> Response:
 async def update_user(
     user_id: UserId,
     body: UserUpdate,
-    users: UserRepositoryDep,
     hasher: PasswordHasherDep,
     settings: SettingsDep,
     request: Request,
@@ -304,7 +304,9 @@ async def update_user(
         values["username"] = body.username
     if body.password is not MISSING or body.password_hash is not MISSING:
         values["hashed_password"] = await _hash_of(body, hasher)
-    return user_response(await users.update(user_id, values, expected), request)
+    async with _statement_connection(request) as db:
+        user = await UserWriter(db).update(user_id, values, expected)
+    return user_response(user, request)
 
 
 @router.delete(
@@ -314,10 +316,17 @@ async def update_user(
     summary="Delete a user",
 )
 async def delete_user(
-    user_id: UserId, users: UserRepositoryDep, settings: SettingsDep, if_match: IfMatch = None
+    user_id: UserId, settings: SettingsDep, request: Request, if_match: IfMatch = None
 ) -> Response:
-    await users.delete(user_id, expected_versions(if_match, required=settings.require_if_match))
+    expected = expected_versions(if_match, required=settings.require_if_match)
+    async with _statement_connection(request) as db:
+        await UserWriter(db).delete(user_id, expected)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _statement_connection(request: Request) -> AbstractAsyncContextManager[StatementConnection]:
+    state = request.app.state
+    return statement_connection(state.statement_pool, state.settings.db_pool_timeout)
 
 
 async def _hash_of(body: UserCreate | UserUpdate, hasher: PasswordHasherDep) -> str:
