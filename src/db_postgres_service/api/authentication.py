@@ -36,18 +36,21 @@ class Caller:
 
 
 class ClientAuthenticator:
-    """Looks keys up by their SHA-256 digest, caching verdicts (good and bad) briefly."""
+    """Looks keys up by their SHA-256 digest, caching verdicts (good and bad) briefly.
+
+    The cache is keyed by the key as presented, so a cached request needs no digest.
+    """
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
-        self._cache: dict[bytes, tuple[float, Caller | None]] = {}
+        self._cache: dict[str, tuple[float, Caller | None]] = {}
 
     async def caller(self, key: str) -> Caller | None:
-        digest = key_digest(key)
         started = time.monotonic()
-        cached = self._cache.get(digest)
+        cached = self._cache.get(key)
         if cached is not None and started - cached[0] < CACHE_SECONDS:
             return cached[1]
+        digest = key_digest(key)
         async with unit_of_work(self._sessionmaker) as session:
             found = await ApiClientRepository(session).active_key(digest)
         caller = None
@@ -56,7 +59,7 @@ class ClientAuthenticator:
         if len(self._cache) >= CACHE_MAX_ENTRIES:
             self._cache.clear()
         # Stamped with the time the lookup started, so a verdict never outlives the window.
-        self._cache[digest] = (started, caller)
+        self._cache[key] = (started, caller)
         return caller
 
 
