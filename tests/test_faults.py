@@ -259,7 +259,7 @@ async def test_the_statement_timeout_is_set_on_every_connection(cluster: Cluster
     async with (
         serving(cluster.url, db_statement_timeout_ms=300) as (app, _),
         app.state.engine.connect() as connection,
-        app.state.statement_pool.acquire() as statement_connection,
+        app.state.statement_pool.connection() as statement_connection,
     ):
         value = (await connection.execute(text("SHOW statement_timeout"))).scalar()
         read_value = await statement_connection.fetchval("SHOW statement_timeout")

@@ -20,9 +20,9 @@ from db_postgres_service.api.problems import install_problem_handlers
 from db_postgres_service.api.v1.users import HOT_CREATE, HOT_PAGE, HOT_READS
 from db_postgres_service.core.config import Settings
 from db_postgres_service.core.database import (
+    StatementPool,
     create_engine,
     create_sessionmaker,
-    create_statement_pool,
 )
 from db_postgres_service.core.logging import configure_logging, stop_logging
 from db_postgres_service.core.migrations import head_revision
@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
-        app.state.statement_pool = await create_statement_pool(settings, engine)
+        app.state.statement_pool = await StatementPool.open(settings, engine)
         app.state.password_hasher = hasher
         app.state.authenticator = ClientAuthenticator(app.state.sessionmaker)
         app.state.schema_head = head_revision()

@@ -1,6 +1,7 @@
 """Engine and per-request unit of work."""
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -64,52 +65,105 @@ async def _keep_session(connection: "asyncpg.Connection[asyncpg.Record]") -> Non
     """Nothing to reset: these connections only ever run single statements in autocommit."""
 
 
-def create_statement_pool(
-    settings: Settings, engine: AsyncEngine
-) -> "asyncpg.Pool[asyncpg.Record]":
-    """A driver-level pool for the hot paths' single statements (bench/README.md).
+# The failures after which a connection's protocol state is unknown: it is ended, not reused.
+_BROKEN_CONNECTION = (asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
 
-    A statement of its own is its own transaction in PostgreSQL, so these need no session:
-    one prepared statement, one round trip. No connection is opened up front (min_size=0),
-    so the service starts while PostgreSQL is down; releasing skips asyncpg's reset query, a
-    round trip each statement would otherwise pay.
+
+class StatementPool:
+    """Connections for statements that are their own transaction, over asyncpg's pool.
+
+    A statement on its own needs no session: one prepared statement, one round trip
+    (bench/README.md). A connection once taken from asyncpg's pool stays checked out and
+    goes from one statement to the next, most recently used first, because asyncpg's own
+    acquire and release (a shielded task, a queue round, bookkeeping) cost a fifth of a hot
+    read. Only when every connection is busy does a statement wait in asyncpg's pool, and a
+    connection finishing meanwhile goes back there to wake it.
     """
-    # The engine's own translation of the URL, so both pools connect exactly alike (ssl, ...).
-    _, connect_arguments = engine.dialect.create_connect_args(engine.url)
-    return asyncpg.create_pool(
-        **connect_arguments,
-        min_size=0,
-        max_size=settings.db_statement_pool_size,
-        timeout=settings.db_connect_timeout,
-        server_settings=_server_settings(settings),
-        reset=_keep_session,
-    )
 
+    def __init__(self, pool: "asyncpg.Pool[asyncpg.Record]", wait_seconds: float) -> None:
+        self._pool = pool
+        self._wait_seconds = wait_seconds
+        self._free: list[StatementConnection] = []
+        self._waiting = 0
 
-@asynccontextmanager
-async def statement_connection(
-    statement_pool: "asyncpg.Pool[asyncpg.Record]", wait_seconds: float
-) -> AsyncIterator[StatementConnection]:
-    """A pooled connection for one statement, outside any transaction (autocommit)."""
-    try:
-        if statement_pool.get_idle_size():
-            # A connection is free, so acquiring cannot wait: no timer to arm and cancel.
-            connection = await statement_pool.acquire()
-        else:
+    @classmethod
+    async def open(cls, settings: Settings, engine: AsyncEngine) -> "StatementPool":
+        """No connection is opened up front (min_size=0), so the service starts while
+        PostgreSQL is down; asyncpg's reset query on release is skipped, as there is
+        nothing to reset after a single statement in autocommit."""
+        # The engine's own translation of the URL, so both pools connect alike (ssl, ...).
+        _, connect_arguments = engine.dialect.create_connect_args(engine.url)
+        pool = await asyncpg.create_pool(
+            **connect_arguments,
+            min_size=0,
+            max_size=settings.db_statement_pool_size,
+            timeout=settings.db_connect_timeout,
+            server_settings=_server_settings(settings),
+            reset=_keep_session,
+        )
+        return cls(pool, settings.db_pool_timeout)
+
+    def connection(self) -> "_Lease":
+        """A connection for one statement, outside any transaction (autocommit)."""
+        return _Lease(self)
+
+    async def acquire(self) -> StatementConnection:
+        free = self._free
+        while free:
+            connection = free.pop()
+            try:
+                if not connection.is_closed():
+                    return connection
+            except asyncpg.InterfaceError:
+                # The server ended it while it was free, and asyncpg took it back itself.
+                continue
+            await self._pool.release(connection)
+        self._waiting += 1
+        try:
+            if self._pool.get_idle_size():
+                # A connection is free, so acquiring cannot wait: no timer to arm and cancel.
+                return await self._pool.acquire()
             # asyncio.timeout rather than acquire(timeout=...), which wraps every acquire in
-            # a task of its own (asyncpg's wait_for); both showed in the GET profile.
-            async with asyncio.timeout(wait_seconds):
-                connection = await statement_pool.acquire()
-    except TimeoutError:
-        raise PoolTimeout("no statement connection became free in time") from None
-    try:
-        yield connection
-    except (asyncpg.InterfaceError, asyncpg.InternalClientError, OSError):
-        # The connection's state is unknown: end it rather than hand it out again.
-        connection.terminate()
-        raise
-    finally:
-        await statement_pool.release(connection)
+            # a task of its own (asyncpg's wait_for).
+            async with asyncio.timeout(self._wait_seconds):
+                return await self._pool.acquire()
+        except TimeoutError:
+            raise PoolTimeout("no statement connection became free in time") from None
+        finally:
+            self._waiting -= 1
+
+    async def release(self, connection: StatementConnection, *, broken: bool = False) -> None:
+        if broken:
+            with contextlib.suppress(asyncpg.InterfaceError):  # Already taken back: ended.
+                connection.terminate()
+        if broken or self._waiting:
+            await self._pool.release(connection)
+        else:
+            self._free.append(connection)
+
+    async def close(self) -> None:
+        free, self._free = self._free, []
+        for connection in free:
+            await self._pool.release(connection)
+        await self._pool.close()
+
+
+class _Lease:
+    """`async with pool.connection() as connection:`, without a generator per statement."""
+
+    __slots__ = ("_connection", "_pool")
+
+    def __init__(self, pool: StatementPool) -> None:
+        self._pool = pool
+
+    async def __aenter__(self) -> StatementConnection:
+        self._connection = await self._pool.acquire()
+        return self._connection
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: object
+    ) -> None:
+        await self._pool.release(self._connection, broken=isinstance(error, _BROKEN_CONNECTION))
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,6 @@ from starlette.datastructures import State
 from db_postgres_service.api.cursors import CursorCodec
 from db_postgres_service.api.deps import shared_signer
 from db_postgres_service.api.responses import PUBLIC_FIELDS
-from db_postgres_service.core.database import statement_connection
 from db_postgres_service.repositories.user_reader import PublicUser, UserReader
 from db_postgres_service.repositories.user_repository import (
     Keyset,
@@ -21,23 +20,17 @@ _MAX_ID_DIGITS = 19
 
 
 async def user_by_id(state: State, user_id: int) -> PublicUser:
-    async with statement_connection(
-        state.statement_pool, state.settings.db_pool_timeout
-    ) as connection:
+    async with state.statement_pool.connection() as connection:
         return await UserReader(connection).get(user_id)
 
 
 async def user_by_username(state: State, username: str) -> PublicUser:
-    async with statement_connection(
-        state.statement_pool, state.settings.db_pool_timeout
-    ) as connection:
+    async with state.statement_pool.connection() as connection:
         return await UserReader(connection).get_by_username(username)
 
 
 async def user_by_email(state: State, email: str) -> PublicUser:
-    async with statement_connection(
-        state.statement_pool, state.settings.db_pool_timeout
-    ) as connection:
+    async with state.statement_pool.connection() as connection:
         return await UserReader(connection).get_by_email(email)
 
 
@@ -57,7 +50,7 @@ async def user_page(
     """A page of users as the JSON of schemas.user.UserPage, with the next page's cursor."""
     codec = CursorCodec(await shared_signer(state))
     after = codec.decode(cursor, order, filters) if cursor is not None else None
-    async with statement_connection(state.statement_pool, state.settings.db_pool_timeout) as db:
+    async with state.statement_pool.connection() as db:
         # One row more than asked tells whether there is a next page.
         rows = await UserReader(db).page(PageQuery(order, filters, after, limit + 1))
     next_cursor = None

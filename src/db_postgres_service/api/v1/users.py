@@ -28,7 +28,7 @@ from db_postgres_service.api.v1.user_reads import (
     user_by_username,
     user_page,
 )
-from db_postgres_service.core.database import StatementConnection, statement_connection
+from db_postgres_service.core.database import StatementConnection, StatementPool
 from db_postgres_service.core.errors import InvalidLogin
 from db_postgres_service.repositories.user_reader import PublicUser
 from db_postgres_service.repositories.user_repository import (
@@ -325,8 +325,8 @@ async def delete_user(
 
 
 def _statement_connection(request: Request) -> AbstractAsyncContextManager[StatementConnection]:
-    state = request.app.state
-    return statement_connection(state.statement_pool, state.settings.db_pool_timeout)
+    pool: StatementPool = request.app.state.statement_pool
+    return pool.connection()
 
 
 async def _hash_of(body: UserCreate | UserUpdate, hasher: PasswordHasherDep) -> str:
@@ -352,7 +352,7 @@ async def _user_by_id_segment(state: State, segment: str) -> PublicUser:
 async def _create_in_one_statement(state: State, body: UserCreate) -> UserRecord:
     """The create without an Idempotency-Key: one INSERT, its own transaction."""
     hashed = await _hash_of(body, state.password_hasher)
-    async with statement_connection(state.statement_pool, state.settings.db_pool_timeout) as db:
+    async with state.statement_pool.connection() as db:
         return await UserWriter(db).create(_new_user(body, hashed))
 
 
