@@ -1,0 +1,135 @@
+"""CPU per request, in-process: what the service's own Python spends on a GET by id.
+
+wrk measures what a client sees, on a machine shared with PostgreSQL and the load generator,
+and moves by ±25 % between runs. This measures one thing: the CPU time of the service's
+Python per request, calling the ASGI application directly (no HTTP server, no client
+sockets), 16 requests at a time against a real PostgreSQL, in alternating rounds. It
+compares three handlers of the same GET by id:
+
+- bare: an asyncpg pool (no reset query), fetchrow, orjson, one send: about the least a
+  Python handler can do;
+- hot path: the service's HotReads layer alone (api/hot_paths.py);
+- whole stack: the application as `serve` runs it (request context, metrics, access log,
+  API-key check, hot path, FastAPI behind them), built by create_app.
+
+Run: .venv/bin/python bench/cpu_per_request.py (after `make bench` has installed the extras).
+DATABASE_URL names a server for the throw-away database; an embedded PostgreSQL without it.
+"""
+
+import asyncio
+import io
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness.config import SEEDED_USERS
+from bench.harness.database import libpq_dsn, provision
+from bench.harness.servers import prepare_service
+
+ROUNDS = 5
+REQUESTS_PER_ROUND = 4000
+CONCURRENCY = 16
+_BY_ID = "SELECT id, email, username, created_at, updated_at, version FROM users WHERE id = $1"
+
+Handler = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+
+async def _measure(url: str, api_key: str) -> dict[str, list[float]]:
+    # Imported only now: the metrics module reads PROMETHEUS_MULTIPROC_DIR when imported.
+    import asyncpg
+    import orjson
+
+    from db_postgres_service.api.hot_paths import HotReads
+    from db_postgres_service.api.v1.users import HOT_READS
+    from db_postgres_service.core.config import Settings
+    from db_postgres_service.core.logging import configure_logging
+    from db_postgres_service.main import create_app
+
+    app = create_app(Settings(database_url=url, log_level="INFO", log_format="json"))
+    async with app.router.lifespan_context(app):
+        # The access log is on, as in production, but written to memory, not the terminal.
+        configure_logging("INFO", "json", stream=io.StringIO())
+        # No reset query on release, as the service's own statement pool.
+        bare_pool = await asyncpg.create_pool(
+            libpq_dsn(url), min_size=4, max_size=16, reset=_keep_session
+        )
+        authorization = f"Bearer {api_key}".encode()
+
+        async def bare(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            user_id = int(scope["path"].rsplit("/", 1)[1])
+            async with bare_pool.acquire() as connection:
+                row = await connection.fetchrow(_BY_ID, user_id)
+            body = orjson.dumps(dict(row), option=orjson.OPT_UTC_Z)
+            headers = [(b"content-type", b"application/json")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        handlers: dict[str, Handler] = {
+            "bare asyncpg handler": bare,
+            "hot path alone": HotReads(app, HOT_READS),
+            "whole stack": app,
+        }
+        results: dict[str, list[float]] = {name: [] for name in handlers}
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and message["status"] != 200:
+                raise RuntimeError(f"answered {message['status']}")
+
+        async def one(handler: Handler) -> None:
+            scope = {
+                "type": "http",
+                "method": "GET",
+                "path": f"/api/v1/users/{random.randint(1, SEEDED_USERS)}",  # noqa: S311  # load, not secrets
+                "query_string": b"",
+                "root_path": "",
+                "headers": [(b"host", b"bench"), (b"authorization", authorization)],
+                "app": app,
+                "state": {"request_id": "bench"},
+            }
+            await handler(scope, receive, send)
+
+        for round_number in range(ROUNDS + 1):
+            for name, handler in handlers.items():
+                started = time.process_time()
+                for _ in range(REQUESTS_PER_ROUND // CONCURRENCY):
+                    await asyncio.gather(*(one(handler) for _ in range(CONCURRENCY)))
+                if round_number:  # the first round only warms up
+                    used = time.process_time() - started
+                    results[name].append(used / REQUESTS_PER_ROUND * 1e6)
+        await bare_pool.close()
+    return results
+
+
+async def _keep_session(connection: Any) -> None:
+    """Nothing to reset after a single SELECT."""
+
+
+def main() -> int:
+    import uvloop
+
+    with provision(os.environ.get("DATABASE_URL")) as databases:
+        url = databases.service
+        api_key = prepare_service(url)
+        with tempfile.TemporaryDirectory(prefix="dps-bench-metrics-") as metrics:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics
+            results = uvloop.run(_measure(url, api_key))
+    print(f"CPU per GET by id, in-process, {CONCURRENCY} at a time, median of {ROUNDS} rounds:")
+    for name, samples in results.items():
+        spread = f"{min(samples):.0f}-{max(samples):.0f}"
+        print(f"  {name:22} {statistics.median(samples):6.0f} us   (rounds: {spread} us)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
