@@ -129,6 +129,7 @@ def serve(
             workers=workers,
             log_level=LogLevels(settings.log_level.lower()),
             log_access=False,
+            backpressure=settings.worker_concurrency,
             # On SIGTERM: stop accepting, finish requests in flight, kill only after this.
             workers_kill_timeout=settings.shutdown_grace_seconds,
         ).serve()

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=16, ge=1, le=1000)
     db_max_overflow: int = Field(default=0, ge=0, le=1000)
     db_statement_pool_size: int = Field(default=16, ge=1, le=1000)
+    # Requests one worker serves at once; the server holds the rest back (granian's
+    # backpressure) instead of the worker queueing them as tasks for a connection. None:
+    # as many as the statement pool has connections, which halved GET p99 (bench/README.md).
+    requests_per_worker: int | None = Field(default=None, ge=1, le=10_000)
     db_pool_timeout: float = Field(default=2.0, gt=0, le=300)
     db_connect_timeout: float = Field(default=2.0, gt=0, le=300)
     db_statement_timeout_ms: int = Field(default=5000, ge=0)
@@ -39,6 +43,10 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: int = Field(default=30, ge=1, le=3600)
     require_if_match: bool = False
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+
+    @property
+    def worker_concurrency(self) -> int:
+        return self.requests_per_worker or self.db_statement_pool_size
 
     @field_validator("database_url", mode="before")
     @classmethod
