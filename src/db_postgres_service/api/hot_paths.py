@@ -249,11 +249,6 @@ class HotPages:
                 scope["route"] = self.page.route
                 body = await _attempt(self.page.page(scope["app"].state, *plain), scope, send)
                 if body is not None:
-                    headers = [
-                        (b"content-type", _JSON),
-                        (b"content-length", str(len(body)).encode()),
-                    ]
-                    await send({"type": "http.response.start", "status": 200, "headers": headers})
-                    await send({"type": "http.response.body", "body": body})
+                    await _send_json(send, 200, body)
                 return
         await self.app(scope, receive, send)

@@ -1,7 +1,6 @@
 """The user routes of CONTRACT.md: HTTP in and out, no SQL."""
 
 from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
@@ -28,7 +27,6 @@ from db_postgres_service.api.v1.user_reads import (
     user_by_username,
     user_page,
 )
-from db_postgres_service.core.database import StatementConnection, StatementPool
 from db_postgres_service.core.errors import InvalidLogin
 from db_postgres_service.repositories.user_reader import PublicUser
 from db_postgres_service.repositories.user_repository import (
@@ -304,7 +302,7 @@ async def update_user(
         values["username"] = body.username
     if body.password is not MISSING or body.password_hash is not MISSING:
         values["hashed_password"] = await _hash_of(body, hasher)
-    async with _statement_connection(request) as db:
+    async with request.app.state.statement_pool.connection() as db:
         user = await UserWriter(db).update(user_id, values, expected)
     return user_response(user, request)
 
@@ -319,14 +317,9 @@ async def delete_user(
     user_id: UserId, settings: SettingsDep, request: Request, if_match: IfMatch = None
 ) -> Response:
     expected = expected_versions(if_match, required=settings.require_if_match)
-    async with _statement_connection(request) as db:
+    async with request.app.state.statement_pool.connection() as db:
         await UserWriter(db).delete(user_id, expected)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-def _statement_connection(request: Request) -> AbstractAsyncContextManager[StatementConnection]:
-    pool: StatementPool = request.app.state.statement_pool
-    return pool.connection()
 
 
 async def _hash_of(body: UserCreate | UserUpdate, hasher: PasswordHasherDep) -> str:
