@@ -3,6 +3,8 @@
 import io
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -213,3 +215,20 @@ async def test_metrics_need_no_key_and_answer_while_the_database_is_down(
     async with http_client(httpx.ASGITransport(app=app), key=None) as anonymous:
         assert (await anonymous.get("/metrics")).status_code == 200
     assert (await unreachable.get("/metrics")).status_code == 200
+
+
+def test_a_command_that_exits_at_once_still_writes_its_last_log_lines() -> None:
+    # The writer thread batches lines; a process must not exit with a batch unwritten.
+    program = (
+        "import logging\n"
+        "from db_postgres_service.core.logging import configure_logging\n"
+        "configure_logging('INFO', 'json')\n"
+        "logging.getLogger('db_postgres_service').info('last words')\n"
+    )
+
+    finished = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=30, check=True
+    )
+
+    (line,) = finished.stderr.splitlines()
+    assert json.loads(line)["message"] == "last words"

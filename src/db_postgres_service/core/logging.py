@@ -9,6 +9,7 @@ LogRecord, its handler chain and a formatter cost more than a whole cached read 
 (bench/README.md). They still obey the `db_postgres_service.access` logger's level.
 """
 
+import atexit
 import collections
 import datetime
 import logging
@@ -202,14 +203,20 @@ class AccessLog:
 access_log = AccessLog()
 _writer: LineWriter | None = None
 _handler: logging.Handler | None = None
+_stopped_at_exit = False
 
 
 def configure_logging(
     level: str, log_format: LogFormat = "auto", stream: TextIO | None = None
 ) -> None:
     """(Re)install the service's one root handler; JSON unless the stream is a terminal."""
-    global _writer, _handler
+    global _writer, _handler, _stopped_at_exit
     stop_logging()
+    if not _stopped_at_exit:
+        # The writer thread is a daemon: a short command (`migrate`) would exit before its last
+        # batch is written.
+        atexit.register(stop_logging)
+        _stopped_at_exit = True
     stream = stream if stream is not None else sys.stderr
     as_json = log_format == "json" or (log_format == "auto" and not stream.isatty())
     _writer = LineWriter(stream)
