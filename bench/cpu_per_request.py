@@ -1,18 +1,20 @@
-"""CPU per request, in-process: what the service's own Python spends on a GET by id.
+"""CPU per request, in-process: what the service's own Python spends on a GET by id or a page.
 
 wrk measures what a client sees, on a machine shared with PostgreSQL and the load generator,
 and moves by ±25 % between runs. This measures one thing: the CPU time of the service's
 Python per request, calling the ASGI application directly (no HTTP server, no client
 sockets), 16 requests at a time against a real PostgreSQL, in alternating rounds. It
-compares three handlers of the same GET by id:
+compares three handlers of the same request, a GET by id (`by_id`, the default) or the first
+page of 50 users (`list`, as bench/wrk/list.lua asks for it):
 
-- bare: an asyncpg pool (no reset query), fetchrow, orjson, one send: about the least a
-  Python handler can do;
+- bare: an asyncpg pool (no reset query), one fetch, orjson, one send: about the least a
+  Python handler can do (without the page's cursor);
 - hot path: the service's HotReads layer alone (api/hot_paths.py);
 - whole stack: the application as `serve` runs it (request context, metrics, access log,
   API-key check, hot path, FastAPI behind them), built by create_app.
 
-Run: .venv/bin/python bench/cpu_per_request.py (after `make bench` has installed the extras).
+Run: .venv/bin/python bench/cpu_per_request.py [by_id|list] (after `make bench` has installed
+the extras).
 DATABASE_URL names a server for the throw-away database; an embedded PostgreSQL without it.
 """
 
@@ -38,17 +40,21 @@ ROUNDS = 5
 REQUESTS_PER_ROUND = 4000
 CONCURRENCY = 16
 _BY_ID = "SELECT id, email, username, created_at, updated_at, version FROM users WHERE id = $1"
+_PAGE = (
+    "SELECT id, email, username, created_at, updated_at, version FROM users ORDER BY id LIMIT 51"
+)
+_PAGE_SIZE = 50
 
 Handler = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
-async def _measure(url: str, api_key: str) -> dict[str, list[float]]:
+async def _measure(url: str, api_key: str, scenario: str) -> dict[str, list[float]]:
     # Imported only now: the metrics module reads PROMETHEUS_MULTIPROC_DIR when imported.
     import asyncpg
     import orjson
 
-    from db_postgres_service.api.hot_paths import HotReads
-    from db_postgres_service.api.v1.users import HOT_READS
+    from db_postgres_service.api.hot_paths import HotPages, HotReads
+    from db_postgres_service.api.v1.users import HOT_PAGE, HOT_READS
     from db_postgres_service.core.config import Settings
     from db_postgres_service.core.logging import configure_logging
     from db_postgres_service.main import create_app
@@ -63,18 +69,29 @@ async def _measure(url: str, api_key: str) -> dict[str, list[float]]:
         )
         authorization = f"Bearer {api_key}".encode()
 
-        async def bare(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        async def bare_by_id(scope: dict[str, Any], receive: Any, send: Any) -> None:
             user_id = int(scope["path"].rsplit("/", 1)[1])
             async with bare_pool.acquire() as connection:
                 row = await connection.fetchrow(_BY_ID, user_id)
-            body = orjson.dumps(dict(row), option=orjson.OPT_UTC_Z)
+            await respond(send, orjson.dumps(dict(row), option=orjson.OPT_UTC_Z))
+
+        async def bare_page(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            async with bare_pool.acquire() as connection:
+                rows = await connection.fetch(_PAGE)
+            items = [dict(row) for row in rows[:_PAGE_SIZE]]
+            page = {"items": items, "next_cursor": None}
+            await respond(send, orjson.dumps(page, option=orjson.OPT_UTC_Z))
+
+        async def respond(send: Any, body: bytes) -> None:
             headers = [(b"content-type", b"application/json")]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
 
         handlers: dict[str, Handler] = {
-            "bare asyncpg handler": bare,
-            "hot path alone": HotReads(app, HOT_READS),
+            "bare asyncpg handler": bare_page if scenario == "list" else bare_by_id,
+            "hot path alone": (
+                HotPages(app, HOT_PAGE) if scenario == "list" else HotReads(app, HOT_READS)
+            ),
             "whole stack": app,
         }
         results: dict[str, list[float]] = {name: [] for name in handlers}
@@ -86,12 +103,17 @@ async def _measure(url: str, api_key: str) -> dict[str, list[float]]:
             if message["type"] == "http.response.start" and message["status"] != 200:
                 raise RuntimeError(f"answered {message['status']}")
 
+        def path() -> str:
+            if scenario == "list":
+                return "/api/v1/users"
+            return f"/api/v1/users/{random.randint(1, SEEDED_USERS)}"  # noqa: S311  # load, not secrets
+
         async def one(handler: Handler) -> None:
             scope = {
                 "type": "http",
                 "method": "GET",
-                "path": f"/api/v1/users/{random.randint(1, SEEDED_USERS)}",  # noqa: S311  # load, not secrets
-                "query_string": b"",
+                "path": path(),
+                "query_string": b"limit=50" if scenario == "list" else b"",
                 "root_path": "",
                 "headers": [(b"host", b"bench"), (b"authorization", authorization)],
                 "app": app,
@@ -118,13 +140,18 @@ async def _keep_session(connection: Any) -> None:
 def main() -> int:
     import uvloop
 
+    scenario = sys.argv[1] if len(sys.argv) > 1 else "by_id"
+    if scenario not in ("by_id", "list"):
+        print("usage: cpu_per_request.py [by_id|list]", file=sys.stderr)
+        return 2
     with provision(os.environ.get("DATABASE_URL")) as databases:
         url = databases.service
         api_key = prepare_service(url)
         with tempfile.TemporaryDirectory(prefix="dps-bench-metrics-") as metrics:
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics
-            results = uvloop.run(_measure(url, api_key))
-    print(f"CPU per GET by id, in-process, {CONCURRENCY} at a time, median of {ROUNDS} rounds:")
+            results = uvloop.run(_measure(url, api_key, scenario))
+    request = "page of 50" if scenario == "list" else "GET by id"
+    print(f"CPU per {request}, in-process, {CONCURRENCY} at a time, median of {ROUNDS} rounds:")
     for name, samples in results.items():
         spread = f"{min(samples):.0f}-{max(samples):.0f}"
         print(f"  {name:22} {statistics.median(samples):6.0f} us   (rounds: {spread} us)")
