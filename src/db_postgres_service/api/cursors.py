@@ -10,6 +10,8 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+import orjson
+
 from db_postgres_service.core.errors import ValidationFailed
 from db_postgres_service.core.signing import Signer
 from db_postgres_service.repositories.user_repository import Keyset, UserFilters, UserOrder
@@ -43,7 +45,7 @@ class CursorCodec:
     def encode(self, order: UserOrder, filters: UserFilters, keyset: Keyset) -> str:
         created_at = keyset.created_at.isoformat() if keyset.created_at else None
         payload = {"o": order.value, "f": _filters_digest(filters), "k": [keyset.id, created_at]}
-        body = json.dumps(payload, separators=(",", ":")).encode()
+        body = orjson.dumps(payload)
         signature = self._signer.sign(_PURPOSE, body)[:_SIGNATURE_BYTES]
         return f"{_b64(body)}.{_b64(signature)}"
 
@@ -57,7 +59,7 @@ class CursorCodec:
         expected = self._signer.sign(_PURPOSE, body)[:_SIGNATURE_BYTES]
         if not hmac.compare_digest(signature, expected):
             raise _invalid("The cursor was not issued by this service or was altered.")
-        payload: dict[str, Any] = json.loads(body)
+        payload: dict[str, Any] = orjson.loads(body)
         if payload["o"] != order.value or payload["f"] != _filters_digest(filters):
             raise _invalid("The cursor was issued for another order or other filters.")
         user_id, created_at = payload["k"]
