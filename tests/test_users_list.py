@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import DateTime, bindparam, text
 from sqlalchemy.dialects import postgresql
 
+from db_postgres_service.main import create_app
 from db_postgres_service.repositories.user_repository import (
     Keyset,
     PageQuery,
@@ -18,7 +19,8 @@ from db_postgres_service.repositories.user_repository import (
     page_statement,
 )
 
-from .helpers import assert_problem, create
+from .conftest import ThrowAwayDatabases, make_settings
+from .helpers import assert_problem, create, http_client
 
 ORDERS = ["id", "-id", "created_at", "-created_at"]
 
@@ -402,3 +404,80 @@ async def test_a_limit_out_of_range_is_422_even_in_a_plain_query(
     response = await client.get(f"/api/v1/users?limit={limit}")
 
     assert_problem(response, 422, "validation-failed")
+
+
+# Fractions PostgreSQL prints trimmed (or not at all) and orjson prints as six digits.
+_EDGE_TIMESTAMPS = [
+    "2026-11-26T03:00:00Z",
+    "2026-11-26T03:00:00.100000Z",
+    "2026-11-26T03:00:00.120000Z",
+    "2026-11-26T03:00:00.000001Z",
+    "2026-11-26T03:00:00.123456Z",
+    "0099-01-02T03:04:05.500000Z",
+]
+
+
+async def set_timestamps(app: FastAPI, user_id: int, at: str) -> None:
+    async with app.state.engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE users SET created_at = :at, updated_at = :at WHERE id = :id").bindparams(
+                bindparam("at", type_=DateTime(timezone=True))
+            ),
+            {"at": datetime.fromisoformat(at), "id": user_id},
+        )
+
+
+async def test_a_page_writes_timestamps_exactly_as_a_single_user_read_does(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    users = [await create(client, name=f"edge{index}") for index in range(len(_EDGE_TIMESTAMPS))]
+    for user, at in zip(users, _EDGE_TIMESTAMPS, strict=True):
+        await set_timestamps(app, user["id"], at)
+
+    page = (await client.get("/api/v1/users")).json()
+
+    singles = [(await client.get(f"/api/v1/users/{user['id']}")).json() for user in users]
+    assert page["items"] == singles
+    assert [item["created_at"] for item in page["items"]] == _EDGE_TIMESTAMPS
+
+
+async def test_a_cursor_after_a_whole_second_keeps_its_place_in_creation_order(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    users = [await create(client, name=f"tick{index}") for index in range(3)]
+    for user, at in zip(users, _EDGE_TIMESTAMPS[:3], strict=True):
+        await set_timestamps(app, user["id"], at)
+
+    items = await walk(client, order="created_at", limit=1)
+
+    assert [item["created_at"] for item in items] == _EDGE_TIMESTAMPS[:3]
+
+
+async def test_a_page_ignores_the_date_style_and_time_zone_set_on_the_database(
+    databases: ThrowAwayDatabases,
+) -> None:
+    url = await databases.acreate()
+    app = create_app(make_settings(url))
+    async with app.router.lifespan_context(app):
+        async with app.state.engine.begin() as connection:
+            database = await connection.scalar(text("SELECT current_database()"))
+            await connection.execute(
+                text(f"ALTER DATABASE \"{database}\" SET DateStyle = 'SQL, DMY'")
+            )
+            await connection.execute(
+                text(f"ALTER DATABASE \"{database}\" SET TimeZone = 'Asia/Kolkata'")
+            )
+        await app.state.engine.dispose()
+        async with http_client(httpx.ASGITransport(app=app)) as client:
+            user = await create(client)
+            await set_timestamps(app, user["id"], "2026-11-26T03:00:00.120000Z")
+
+            page = (await client.get("/api/v1/users")).json()
+
+    assert page["items"] == [
+        {
+            **user,
+            "created_at": "2026-11-26T03:00:00.120000Z",
+            "updated_at": "2026-11-26T03:00:00.120000Z",
+        }
+    ]

@@ -27,7 +27,9 @@ StatementConnection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Recor
 
 
 def _server_settings(settings: Settings) -> dict[str, str]:
-    server_settings = {"application_name": APPLICATION_NAME}
+    # Pages read timestamps as text (repositories.user_repository._utc_text), which must not
+    # follow a DateStyle an operator set on the database or role.
+    server_settings = {"application_name": APPLICATION_NAME, "DateStyle": "ISO, YMD"}
     if settings.db_statement_timeout_ms:
         server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
     return server_settings

@@ -5,6 +5,8 @@ ORM/Core row machinery per read; a single prepared statement outside a transacti
 the same committed rows in one round trip. Writes stay on UserRepository and its session.
 """
 
+from typing import Any
+
 import asyncpg
 
 from db_postgres_service.core.database import (
@@ -31,6 +33,8 @@ _BY_EMAIL = (
 )
 
 PublicUser = asyncpg.Record
+# A user of a page as the wire shows it (schemas.user.UserOut): timestamps already in RFC 3339.
+PageItem = dict[str, Any]
 # One compiled statement per page shape (order and which filters are given): at most 256.
 _PAGES: dict[tuple[UserOrder, frozenset[str]], DriverStatement] = {}
 
@@ -50,7 +54,7 @@ class UserReader:
     async def get_by_email(self, email: str) -> PublicUser:
         return await self._one(_BY_EMAIL, email, "No user has this email.")
 
-    async def page(self, query: PageQuery) -> list[PublicUser]:
+    async def page(self, query: PageQuery) -> list[PageItem]:
         if query.matches_nothing():
             return []
         values = query.parameters()
@@ -58,7 +62,18 @@ class UserReader:
         statement = _PAGES.get(shape)
         if statement is None:
             statement = _PAGES[shape] = driver_statement(page_statement(*shape))
-        return await self.connection.fetch(statement.sql, *statement.arguments(values))
+        rows = await self.connection.fetch(statement.sql, *statement.arguments(values))
+        return [
+            {
+                "id": user_id,
+                "email": email,
+                "username": username,
+                "created_at": rfc3339(created_at),
+                "updated_at": rfc3339(updated_at),
+                "version": version,
+            }
+            for user_id, email, username, created_at, updated_at, version in rows
+        ]
 
     async def _one(self, sql: str, value: object, missing: str) -> PublicUser:
         if isinstance(value, str) and not storable(value):
@@ -67,3 +82,15 @@ class UserReader:
         if row is None:
             raise NotFound(missing)
         return row
+
+
+def rfc3339(utc_text: str) -> str:
+    """page_statement's text of a UTC timestamp exactly as orjson writes the datetime (as the
+    single-user reads do): a 'T', six fraction digits or none when they are all zero, a 'Z'."""
+    if len(utc_text) == _WHOLE_SECONDS:
+        return f"{utc_text[:10]}T{utc_text[11:]}Z"
+    return f"{utc_text[:10]}T{utc_text[11:]:0<15}Z"
+
+
+# 'YYYY-MM-DD HH:MM:SS': PostgreSQL prints no fraction at all when it is zero.
+_WHOLE_SECONDS = 19

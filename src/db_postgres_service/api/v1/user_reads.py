@@ -1,11 +1,12 @@
 """The reads, shared by the FastAPI routes and the hot paths in front of them."""
 
+from datetime import datetime
+
 import orjson
 from starlette.datastructures import State
 
 from db_postgres_service.api.cursors import CursorCodec
 from db_postgres_service.api.deps import shared_signer
-from db_postgres_service.api.responses import PUBLIC_FIELDS
 from db_postgres_service.repositories.user_reader import PublicUser, UserReader
 from db_postgres_service.repositories.user_repository import (
     Keyset,
@@ -51,16 +52,12 @@ async def user_page(
     codec = CursorCodec(await shared_signer(state))
     after = codec.decode(cursor, order, filters) if cursor is not None else None
     async with state.statement_pool.connection() as db:
-        # One row more than asked tells whether there is a next page.
-        rows = await UserReader(db).page(PageQuery(order, filters, after, limit + 1))
+        # One item more than asked tells whether there is a next page.
+        items = await UserReader(db).page(PageQuery(order, filters, after, limit + 1))
     next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        keyset = Keyset(id=last["id"], created_at=last["created_at"] if order.by_creation else None)
-        next_cursor = codec.encode(order, filters, keyset)
-    # The rows hold exactly the public fields, in their order (page_statement); zip is twice
-    # as fast as dict(row), and a page is 50 of them.
-    items = [dict(zip(PUBLIC_FIELDS, row, strict=True)) for row in rows]
-    page = {"items": items, "next_cursor": next_cursor}
-    return orjson.dumps(page, option=orjson.OPT_UTC_Z)
+    if len(items) > limit:
+        items = items[:limit]
+        last = items[-1]
+        created_at = datetime.fromisoformat(last["created_at"]) if order.by_creation else None
+        next_cursor = codec.encode(order, filters, Keyset(id=last["id"], created_at=created_at))
+    return orjson.dumps({"items": items, "next_cursor": next_cursor})
