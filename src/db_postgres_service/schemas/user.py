@@ -4,7 +4,7 @@ import datetime
 import re
 from typing import Annotated, Self
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from pydantic import MISSING, AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from db_postgres_service.schemas.common import RequestBody
@@ -18,7 +18,29 @@ _BCRYPT_HASH = re.compile(r"\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}")
 _HASH_PATTERN = f"^(?:{_ARGON2_HASH.pattern}|{_BCRYPT_HASH.pattern})$"
 
 
-def _normalise_email(value: str) -> str:
+# Addresses this plain are valid by every rule of email_validator, which normalises them to
+# themselves. It spends about 30 us on one, so a batch of 1000 spent 30 ms validating emails.
+# tests/test_email_normalisation.py checks the two agree.
+_PLAIN_EMAIL = re.compile(
+    r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@((?:[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\.)+[A-Za-z]+)"
+)
+_DNS_LABEL_MAX_LENGTH = 63
+
+
+def _is_plain_email(value: str) -> bool:
+    plain = _PLAIN_EMAIL.fullmatch(value)
+    if plain is None:
+        return False
+    domain = plain[1].lower()
+    return all(len(label) <= _DNS_LABEL_MAX_LENGTH for label in domain.split(".")) and not any(
+        domain == special or domain.endswith("." + special) for special in SPECIAL_USE_DOMAIN_NAMES
+    )
+
+
+def normalise_email(value: str) -> str:
+    """The address as stored and compared: validated by email_validator, then lower-cased."""
+    if _is_plain_email(value):
+        return value.lower()
     try:
         checked = validate_email(value, check_deliverability=False)
     except EmailNotValidError as error:
@@ -39,7 +61,7 @@ Email = Annotated[
         examples=["alice@example.com"],
         json_schema_extra={"format": "email"},
     ),
-    AfterValidator(_normalise_email),
+    AfterValidator(normalise_email),
 ]
 Username = Annotated[
     str,
