@@ -9,16 +9,21 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from .conftest import asyncpg_dsn
 from .helpers import TEST_API_KEY
+
+AUTH = {"Authorization": f"Bearer {TEST_API_KEY}"}
 
 
 def free_port() -> int:
@@ -164,81 +169,127 @@ asyncio.run(main())
 """
 
 
-def test_sigterm_lets_a_request_in_flight_finish(database_url: str) -> None:
+@contextmanager
+def serving(database_url: str, **variables: str) -> Iterator[Service]:
+    """`serve` on the test database, ready, with these environment variables; stopped after."""
     port = free_port()
     environment = {
         **os.environ,
         "DATABASE_URL": database_url,
         "PORT": str(port),
-        "WEB_CONCURRENCY": "1",
         "LOG_LEVEL": "WARNING",
+        **variables,
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "db_postgres_service", "serve"], env=environment
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    auth = {"Authorization": f"Bearer {TEST_API_KEY}"}
-    try:
-        service = Service(process, base_url, Path(tempfile.gettempdir()))
-        assert wait_until(service.ready, 60), "the service did not become ready"
-        user = httpx.post(
-            f"{base_url}/api/v1/users",
-            json={"email": "slow@example.com", "username": "slowpoke", "password": "12345678"},
-            headers=auth,
-        ).json()
-        locker = subprocess.Popen(
-            [sys.executable, "-c", _HOLD_ROW_LOCK, asyncpg_dsn(database_url), str(user["id"]), "2"],
-            stdout=subprocess.PIPE,
-        )
-        assert locker.stdout is not None
-        assert locker.stdout.readline() == b"locked\n"
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            # The PATCH waits for the row lock, so it is in flight when SIGTERM arrives.
-            patch = pool.submit(
-                httpx.patch,
-                f"{base_url}/api/v1/users/{user['id']}",
-                json={"username": "finished"},
-                headers=auth,
-                timeout=30,
-            )
-            time.sleep(0.5)
-            process.send_signal(signal.SIGTERM)
-
-            assert patch.result().status_code == 200
-        assert process.wait(30) == 0
-        locker.wait(10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
-def test_metrics_add_up_across_worker_processes(database_url: str) -> None:
-    port = free_port()
-    environment = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "2",
-        "LOG_LEVEL": "WARNING",
-    }
+    # Each service gets the fresh metrics folder `serve` makes, not the test session's.
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "db_postgres_service", "serve"], env=environment
     )
-    base_url = f"http://127.0.0.1:{port}"
     try:
-        service = Service(process, base_url, Path(tempfile.gettempdir()))
+        service = Service(process, f"http://127.0.0.1:{port}", Path(tempfile.gettempdir()))
         assert wait_until(service.ready, 60), "the service did not become ready"
+        yield service
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextmanager
+def row_locked(database_url: str, user_id: int, seconds: float) -> Iterator[None]:
+    """The user's row locked by another connection for `seconds` from entering the block."""
+    locker = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            _HOLD_ROW_LOCK,
+            asyncpg_dsn(database_url),
+            str(user_id),
+            str(seconds),
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert locker.stdout is not None
+        assert locker.stdout.readline() == b"locked\n"
+        yield
+    finally:
+        locker.wait(seconds + 10)
+
+
+def new_user_through(service: Service) -> dict[str, Any]:
+    response = httpx.post(
+        f"{service.base_url}/api/v1/users",
+        json={
+            "email": f"{uuid.uuid4().hex}@example.com",
+            "username": uuid.uuid4().hex[:20],
+            "password": "12345678",
+        },
+        headers=AUTH,
+    )
+    assert response.status_code == 201, response.text
+    user: dict[str, Any] = response.json()
+    return user
+
+
+def patch_in_background(
+    pool: ThreadPoolExecutor, service: Service, user_id: int
+) -> Future[httpx.Response]:
+    return pool.submit(
+        httpx.patch,
+        f"{service.base_url}/api/v1/users/{user_id}",
+        json={"username": uuid.uuid4().hex[:20]},
+        headers=AUTH,
+        timeout=30,
+    )
+
+
+def test_sigterm_lets_a_request_in_flight_finish(database_url: str) -> None:
+    with serving(database_url, WEB_CONCURRENCY="1") as service:
+        user = new_user_through(service)
+        with row_locked(database_url, user["id"], 2), ThreadPoolExecutor(1) as pool:
+            # The PATCH waits for the row lock, so it is in flight when SIGTERM arrives.
+            patch = patch_in_background(pool, service, user["id"])
+            time.sleep(0.5)
+            service.process.send_signal(signal.SIGTERM)
+
+            assert patch.result().status_code == 200
+        assert service.process.wait(30) == 0
+
+
+@pytest.mark.parametrize(("requests_per_worker", "waits"), [("1", True), ("2", False)])
+def test_a_worker_takes_no_more_requests_at_once_than_requests_per_worker(
+    database_url: str, requests_per_worker: str, waits: bool
+) -> None:
+    with serving(
+        database_url, WEB_CONCURRENCY="1", REQUESTS_PER_WORKER=requests_per_worker
+    ) as service:
+        user = new_user_through(service)
+        with row_locked(database_url, user["id"], 2), ThreadPoolExecutor(1) as pool:
+            patch = patch_in_background(pool, service, user["id"])
+            time.sleep(0.5)
+            started = time.monotonic()
+            health = httpx.get(f"{service.base_url}/health", timeout=30)
+            waited = time.monotonic() - started
+
+            assert health.status_code == 200
+            # The PATCH holds the only place until the lock goes, 1.5 s later.
+            assert (waited > 1.0) is waits, waited
+            assert patch.result().status_code == 200
+
+
+def test_metrics_add_up_across_worker_processes(database_url: str) -> None:
+    with serving(database_url, WEB_CONCURRENCY="2") as service:
         sent = 40
         # Separate connections, so that both workers take a share of the requests.
         for _ in range(sent):
-            assert httpx.get(f"{base_url}/health").status_code == 200
+            assert httpx.get(f"{service.base_url}/health").status_code == 200
 
-        scrape = httpx.get(f"{base_url}/metrics").text
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(30)
+        scrape = httpx.get(f"{service.base_url}/metrics").text
 
     line = next(
         line
