@@ -28,6 +28,24 @@ async def test_a_wrong_method_on_the_collection_is_405(client: httpx.AsyncClient
     assert "POST" in response.headers["allow"].split(", ")
 
 
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("path", ["/api/v1/users/batch", "/api/v1/users/authenticate"])
+async def test_a_wrong_method_on_a_post_only_route_is_405_not_a_bad_user_id(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    response = await client.request(method, path, json={})
+
+    assert_problem(response, 405, "method-not-allowed")
+    assert response.headers["allow"] == "POST"
+
+
+async def test_a_user_id_that_is_not_an_integer_is_still_422(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/users/batches")
+
+    body = assert_problem(response, 422, "validation-failed")
+    assert body["errors"][0]["loc"] == ["path", "user_id"]
+
+
 async def test_a_sane_request_id_is_echoed(client: httpx.AsyncClient) -> None:
     response = await client.get("/health", headers={"X-Request-ID": "abc.DEF-123:xyz_9"})
 

@@ -24,7 +24,8 @@ def route_template(scope: Scope) -> str:
         route = next(
             (r for r in scope["app"].router.routes if r.matches(scope)[0] is not Match.NONE), None
         )
-    return getattr(route, "path", UNMATCHED_ROUTE)
+    # path_format: the template without convertors (`{user_id}`, not `{user_id:user_id}`).
+    return getattr(route, "path_format", UNMATCHED_ROUTE)
 
 
 class ObservabilityMiddleware:

@@ -1,10 +1,12 @@
 """A route class that checks the request's shape before FastAPI parses it."""
 
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from starlette.convertors import Convertor
 
 from db_postgres_service.core.errors import UnsupportedMediaType, ValidationFailed
 
@@ -21,6 +23,26 @@ def is_json_media_type(content_type: str | None) -> bool:
 def has_body(request: Request) -> bool:
     headers = request.headers
     return "transfer-encoding" in headers or headers.get("content-length", "0") != "0"
+
+
+def segment_except(*names: str) -> Convertor[str]:
+    """A path segment that is none of `names`, for a parameter beside literal sibling routes.
+
+    `/users/batch` is a route of its own: without this, a GET there would be routed to
+    `/users/{user_id}` and refused as a non-integer id (422), where a 405 with `Allow: POST`
+    is the truth.
+    """
+
+    class SegmentExcept(Convertor[str]):
+        regex = f"(?!(?:{'|'.join(re.escape(name) for name in names)})$)[^/]+"
+
+        def convert(self, value: str) -> str:
+            return value
+
+        def to_string(self, value: str) -> str:
+            return value
+
+    return SegmentExcept()
 
 
 class StrictRoute(APIRoute):

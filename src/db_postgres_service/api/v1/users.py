@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from fastapi.routing import APIRoute
 from pydantic import MISSING
+from starlette.convertors import register_url_convertor
 from starlette.datastructures import State
 
 from db_postgres_service.api.conditional import expected_versions
@@ -18,7 +19,7 @@ from db_postgres_service.api.deps import (
 from db_postgres_service.api.hot_paths import HotCreate, HotPage, HotRead
 from db_postgres_service.api.problems import common_statuses, problem_responses
 from db_postgres_service.api.responses import JSON_MEDIA_TYPE, user_json, user_response
-from db_postgres_service.api.routing import StrictRoute
+from db_postgres_service.api.routing import StrictRoute, segment_except
 from db_postgres_service.api.v1.user_reads import (
     USERS_PREFIX,
     is_plain_id,
@@ -48,6 +49,8 @@ from db_postgres_service.schemas.user import (
 )
 
 router = APIRouter(prefix=USERS_PREFIX, tags=["users"], route_class=StrictRoute)
+# `/{user_id:user_id}` matches any segment but the names of the routes beside it.
+register_url_convertor("user_id", segment_except("batch", "authenticate"))
 
 UserId = Annotated[int, Path(description="The user's id.")]
 IfMatch = Annotated[
@@ -263,7 +266,7 @@ async def get_user_by_email(email: str, request: Request) -> Response:
 
 
 @router.get(
-    "/{user_id}",
+    "/{user_id:user_id}",
     response_model=UserOut,
     responses={
         **_success(status.HTTP_200_OK, "The user", _ETAG),
@@ -278,7 +281,7 @@ async def get_user(user_id: UserId, request: Request) -> Response:
 
 
 @router.patch(
-    "/{user_id}",
+    "/{user_id:user_id}",
     response_model=UserOut,
     responses={
         **_success(status.HTTP_200_OK, "The changed user", _ETAG),
@@ -308,7 +311,7 @@ async def update_user(
 
 
 @router.delete(
-    "/{user_id}",
+    "/{user_id:user_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(*common_statuses({404, 412, 428})),
     summary="Delete a user",
@@ -334,7 +337,7 @@ def _route(path: str, method: str) -> APIRoute:
     return next(
         route
         for route in router.routes
-        if isinstance(route, APIRoute) and route.path == path and route.methods == {method}
+        if isinstance(route, APIRoute) and route.path_format == path and route.methods == {method}
     )
 
 
