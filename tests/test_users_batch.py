@@ -4,6 +4,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from pwdlib import PasswordHash
 
 from .helpers import ARGON2_HASH, BCRYPT_HASH, Database, assert_problem, create, new_user
@@ -224,6 +225,49 @@ async def test_batch_with_several_conflicts_reports_the_first_failing_item(
 
     problem = assert_problem(response, 409, "conflict")
     assert problem["index"] == 1
+    assert problem["conflicting_field"] == field
+    assert await db.scalar("SELECT count(*) FROM users") == 1
+
+
+@pytest.fixture
+def no_hashing(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any attempt to hash a batch's passwords fails the test."""
+
+    async def refuse(passwords: list[str]) -> list[str]:
+        raise AssertionError(f"{len(passwords)} passwords hashed for a batch bound to conflict")
+
+    monkeypatch.setattr(app.state.password_hasher, "hash_many", refuse)
+
+
+@pytest.mark.parametrize("field", ["email", "username"])
+@pytest.mark.usefixtures("no_hashing")
+async def test_batch_of_passwords_repeating_an_item_is_refused_before_hashing(
+    client: httpx.AsyncClient, db: Database, field: str
+) -> None:
+    items = [new_user(f"user{i}") for i in range(4)]
+    items[2][field] = items[0][field].upper()
+
+    response = await client.post(BATCH, json={"items": items})
+
+    problem = assert_problem(response, 409, "conflict")
+    assert problem["index"] == 2
+    assert problem["conflicting_field"] == field
+    assert await db.scalar("SELECT count(*) FROM users") == 0
+
+
+@pytest.mark.parametrize("field", ["email", "username"])
+async def test_batch_of_passwords_colliding_with_a_stored_user_is_refused_before_hashing(
+    client: httpx.AsyncClient, db: Database, field: str, request: pytest.FixtureRequest
+) -> None:
+    stored = await create(client, name="alice")
+    request.getfixturevalue("no_hashing")
+    items = [new_user(f"user{i}") for i in range(4)]
+    items[3][field] = stored[field].upper()
+
+    response = await client.post(BATCH, json={"items": items})
+
+    problem = assert_problem(response, 409, "conflict")
+    assert problem["index"] == 3
     assert problem["conflicting_field"] == field
     assert await db.scalar("SELECT count(*) FROM users") == 1
 

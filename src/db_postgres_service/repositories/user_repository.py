@@ -109,6 +109,14 @@ _INSERT_MANY = text(
     bindparam("hashes", type_=ARRAY(String)),
 )
 
+# The rows holding any of a batch's emails or (lower-cased) usernames.
+_TAKEN = select(User.email, func.lower(User.username)).where(
+    or_(
+        User.email == any_(bindparam("emails", type_=ARRAY(String))),
+        func.lower(User.username) == any_(bindparam("usernames", type_=ARRAY(String))),
+    )
+)
+
 
 def storable(value: str) -> bool:
     """Whether PostgreSQL can hold `value` as text at all: a NUL never matches any row."""
@@ -237,6 +245,36 @@ class UserRepository:
             return [by_email[user.email] for user in users]
         index, field = _first_refused(users, by_email.keys())
         raise Conflict(field or await self._taken_field(users[index]), extensions={"index": index})
+
+    async def refuse_conflicting(self, identities: list[tuple[str, str]]) -> None:
+        """Raise the Conflict that inserting these (email, username) pairs would meet now,
+        as create_many would report it; nothing when none would.
+
+        Only a way to fail early, before work as costly as hashing a batch's passwords:
+        create_many's insert still decides, as rows may come and go in between.
+        """
+        emails = [email for email, _ in identities]
+        usernames = [username.lower() for _, username in identities]
+        rows = await self.session.execute(_TAKEN, {"emails": emails, "usernames": usernames})
+        taken = rows.all()
+        taken_emails = {email for email, _ in taken}
+        taken_usernames = {username for _, username in taken}
+        seen_emails: set[str] = set()
+        seen_usernames: set[str] = set()
+        for index, (email, username) in enumerate(zip(emails, usernames, strict=True)):
+            if email in seen_emails:
+                field = "email"
+            elif username in seen_usernames:
+                field = "username"
+            elif email in taken_emails:
+                field = "email"
+            elif username in taken_usernames:
+                field = "username"
+            else:
+                seen_emails.add(email)
+                seen_usernames.add(username)
+                continue
+            raise Conflict(field, extensions={"index": index})
 
     async def replace_password_hash(self, user_id: int, old: str, new: str) -> bool:
         """Swap in a re-hash unless the password changed meanwhile; version and updated_at stay."""
