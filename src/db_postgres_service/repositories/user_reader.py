@@ -68,8 +68,8 @@ class UserReader:
                 "id": user_id,
                 "email": email,
                 "username": username,
-                "created_at": rfc3339(created_at),
-                "updated_at": rfc3339(updated_at),
+                "created_at": _rfc3339(created_at),
+                "updated_at": _rfc3339(updated_at),
                 "version": version,
             }
             for user_id, email, username, created_at, updated_at, version in rows
@@ -84,13 +84,13 @@ class UserReader:
         return row
 
 
-def rfc3339(utc_text: str) -> str:
+# 'YYYY-MM-DD HH:MM:SS': PostgreSQL prints no fraction at all when it is zero.
+_WHOLE_SECONDS = 19
+
+
+def _rfc3339(utc_text: str) -> str:
     """page_statement's text of a UTC timestamp exactly as orjson writes the datetime (as the
     single-user reads do): a 'T', six fraction digits or none when they are all zero, a 'Z'."""
     if len(utc_text) == _WHOLE_SECONDS:
         return f"{utc_text[:10]}T{utc_text[11:]}Z"
     return f"{utc_text[:10]}T{utc_text[11:]:0<15}Z"
-
-
-# 'YYYY-MM-DD HH:MM:SS': PostgreSQL prints no fraction at all when it is zero.
-_WHOLE_SECONDS = 19
