@@ -84,13 +84,13 @@ class UserReader:
         return row
 
 
-# 'YYYY-MM-DD HH:MM:SS': PostgreSQL prints no fraction at all when it is zero.
-_WHOLE_SECONDS = 19
+# What completes page_statement's text of a UTC timestamp, by its length: PostgreSQL writes
+# 'YYYY-MM-DD HH:MM:SS' and a fraction with its trailing zeros trimmed (none when zero).
+_SUFFIXES = {19: "Z", **{length: "0" * (26 - length) + "Z" for length in range(21, 27)}}
 
 
 def _rfc3339(utc_text: str) -> str:
-    """page_statement's text of a UTC timestamp exactly as orjson writes the datetime (as the
-    single-user reads do): a 'T', six fraction digits or none when they are all zero, a 'Z'."""
-    if len(utc_text) == _WHOLE_SECONDS:
-        return f"{utc_text[:10]}T{utc_text[11:]}Z"
-    return f"{utc_text[:10]}T{utc_text[11:]:0<15}Z"
+    """The timestamp exactly as orjson writes the datetime (as the single-user reads do): a
+    'T', six fraction digits or none when they are all zero, a 'Z'. A dict lookup and one
+    replace: a page has a hundred of them."""
+    return utc_text.replace(" ", "T") + _SUFFIXES[len(utc_text)]
