@@ -2,7 +2,7 @@
 does). Reads and pages run on the driver connection: UserReader."""
 
 import datetime
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, cast
@@ -259,22 +259,16 @@ class UserRepository:
         taken = rows.all()
         taken_emails = {email for email, _ in taken}
         taken_usernames = {username for _, username in taken}
-        seen_emails: set[str] = set()
-        seen_usernames: set[str] = set()
-        for index, (email, username) in enumerate(zip(emails, usernames, strict=True)):
-            if email in seen_emails:
-                field = "email"
-            elif username in seen_usernames:
-                field = "username"
-            elif email in taken_emails:
-                field = "email"
-            elif username in taken_usernames:
-                field = "username"
-            else:
-                seen_emails.add(email)
-                seen_usernames.add(username)
-                continue
-            raise Conflict(field, extensions={"index": index})
+        for index, email, username, repeated in _with_repeats(zip(emails, usernames, strict=True)):
+            field = repeated or (
+                "email"
+                if email in taken_emails
+                else "username"
+                if username in taken_usernames
+                else None
+            )
+            if field is not None:
+                raise Conflict(field, extensions={"index": index})
 
     async def replace_password_hash(self, user_id: int, old: str, new: str) -> bool:
         """Swap in a re-hash unless the password changed meanwhile; version and updated_at stay."""
@@ -368,18 +362,25 @@ def _after_condition(order: UserOrder) -> ColumnElement[bool]:
     return User.id < after_id if order.descending else User.id > after_id
 
 
+def _with_repeats(
+    identities: Iterable[tuple[str, str]],
+) -> Iterator[tuple[int, str, str, str | None]]:
+    """Each (email, lower-cased username) of a batch with its index and the field it repeats
+    from an earlier item (None when it repeats neither)."""
+    emails: set[str] = set()
+    usernames: set[str] = set()
+    for index, (email, username) in enumerate(identities):
+        repeated = "email" if email in emails else "username" if username in usernames else None
+        yield index, email, username, repeated
+        emails.add(email)
+        usernames.add(username)
+
+
 def _first_refused(users: list[NewUser], inserted: Collection[str]) -> tuple[int, str | None]:
     """The first item the insert skipped, and the field it repeats from an earlier item of
     the batch (None when it collided with a row already in the table)."""
-    emails: set[str] = set()
-    usernames: set[str] = set()
-    for index, user in enumerate(users):
-        if user.email in emails:
-            return index, "email"
-        if user.username.lower() in usernames:
-            return index, "username"
-        if user.email not in inserted:
-            return index, None
-        emails.add(user.email)
-        usernames.add(user.username.lower())
+    identities = ((user.email, user.username.lower()) for user in users)
+    for index, email, _, repeated in _with_repeats(identities):
+        if repeated is not None or email not in inserted:
+            return index, repeated
     raise AssertionError("called although every item was inserted")

@@ -277,7 +277,7 @@ async def get_user_by_email(email: str, request: Request) -> Response:
     summary="Get a user by id",
 )
 async def get_user(user_id: UserId, request: Request) -> Response:
-    # Plain requests never get here: api/hot_reads.py answers them in front of FastAPI.
+    # Plain requests never get here: api/hot_paths.py answers them in front of FastAPI.
     return user_response(await user_by_id(request.app.state, user_id), request)
 
 
