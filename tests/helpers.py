@@ -68,3 +68,12 @@ def http_client(
     """A client of the app that authenticates with `key` (None: no Authorization header)."""
     headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
     return httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers)
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of the Prometheus series `name` with these labels in `text`, 0 when absent."""
+    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{") and all(part in line for part in wanted.split(",")):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0

@@ -205,7 +205,8 @@ async def test_a_database_that_accepts_but_never_answers_gives_503_within_the_co
 
 
 async def test_an_exhausted_pool_gives_503_after_the_pool_timeout(cluster: Cluster) -> None:
-    settings = {"db_statement_pool_size": 1, "db_pool_timeout": 0.5}
+    # More requests may run than the pool has connections, so that one waits for the pool.
+    settings = {"db_statement_pool_size": 1, "db_pool_timeout": 0.5, "requests_per_worker": 4}
     async with serving(cluster.url, **settings) as (_, client):
         # Also caches the key's verdict (4 s), so the requests below need no connection for it.
         user = await new_user(client, "pool")

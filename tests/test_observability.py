@@ -22,7 +22,7 @@ from db_postgres_service.core.logging import (
 from db_postgres_service.main import create_app
 
 from .conftest import make_settings
-from .helpers import TEST_API_KEY, Database, create, http_client, new_user
+from .helpers import TEST_API_KEY, Database, create, http_client, new_user, sample
 
 UNREACHABLE_DATABASE = "postgresql://postgres@127.0.0.1:1/nothing"
 
@@ -161,14 +161,6 @@ async def metrics_text(client: httpx.AsyncClient) -> str:
     return response.text
 
 
-def sample(text: str, name: str, **labels: str) -> float:
-    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
-    for line in text.splitlines():
-        if line.startswith(f"{name}{{") and all(part in line for part in wanted.split(",")):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
-
-
 async def test_metrics_count_requests_by_method_route_template_and_status(
     client: httpx.AsyncClient,
 ) -> None:
@@ -189,6 +181,19 @@ async def test_metrics_count_requests_by_method_route_template_and_status(
     )
     assert count == before + 2
     assert "http_request_duration_seconds_bucket" in after
+
+
+async def test_a_request_refused_before_routing_is_counted_under_its_route_template(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    labels = {"method": "GET", "route": "/api/v1/users/{user_id}", "status": "401"}
+    before = sample(await metrics_text(client), "http_requests_total", **labels)
+
+    async with http_client(httpx.ASGITransport(app=app), key=None) as anonymous:
+        await anonymous.get("/api/v1/users/7")
+
+    after = sample(await metrics_text(client), "http_requests_total", **labels)
+    assert after == before + 1
 
 
 async def test_metrics_show_the_pool_and_database_errors_by_kind(client: httpx.AsyncClient) -> None:

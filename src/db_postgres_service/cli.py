@@ -4,6 +4,7 @@ import asyncio
 import logging
 import os
 import re
+import resource
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,9 @@ logger = logging.getLogger("db_postgres_service")
 
 EMBEDDED_DATA_DIR = Path(".data/postgres")
 EMBEDDED_DATABASE = "db_postgres_service"
+# Connections the kernel completes and holds until a worker accepts them; Linux caps it at
+# net.core.somaxconn (4096 by default).
+LISTEN_BACKLOG = 4096
 
 
 _CLIENT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
@@ -80,6 +84,21 @@ def metrics_directory() -> Iterator[None]:
             del os.environ[METRICS_DIR_VARIABLE]
 
 
+def allow_open_files(connections: int) -> None:
+    """Raise this process's (and so its workers') open-file limit toward the hard limit.
+
+    Every connection is a file descriptor, and a soft limit of 1024 is common: without this
+    a worker would stop accepting long before its connection limit.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # Room for the database pools, logs and the interpreter's own files beside connections.
+    wanted = connections + 1024
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 def _fail(message: str) -> int:
     typer.secho(message, err=True, fg=typer.colors.RED)
     return 1
@@ -104,6 +123,7 @@ def serve(
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
+    allow_open_files(settings.max_connections_per_worker * workers)
     with database() as db, metrics_directory():
         # Worker processes build their own settings from the environment.
         os.environ["DATABASE_URL"] = db.url
@@ -129,7 +149,14 @@ def serve(
             workers=workers,
             log_level=LogLevels(settings.log_level.lower()),
             log_access=False,
-            backpressure=settings.worker_concurrency,
+            # granian holds a permit per open connection, not per request: kept far above any
+            # caller's pool, so that every connection is accepted and answered, while the app
+            # bounds the requests that run (api/admission.py).
+            backpressure=settings.max_connections_per_worker,
+            backlog=LISTEN_BACKLOG,
+            # A worker that dies (OOM killer, kill -9) is replaced; the other keeps serving
+            # on the shared socket meanwhile.
+            respawn_failed_workers=True,
             # On SIGTERM: stop accepting, finish requests in flight, kill only after this.
             workers_kill_timeout=settings.shutdown_grace_seconds,
         ).serve()

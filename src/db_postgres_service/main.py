@@ -11,8 +11,10 @@ from starlette.types import ASGIApp
 
 from db_postgres_service.api import health, metrics
 from db_postgres_service.api import v1 as api_v1
+from db_postgres_service.api.admission import AdmissionMiddleware
 from db_postgres_service.api.authentication import AuthenticationMiddleware, ClientAuthenticator
 from db_postgres_service.api.hot_paths import HotCreates, HotPages, HotReads
+from db_postgres_service.api.metrics import forget_dead_workers
 from db_postgres_service.api.middleware import RequestContextMiddleware
 from db_postgres_service.api.observability import ObservabilityMiddleware
 from db_postgres_service.api.openapi import install_openapi
@@ -23,6 +25,7 @@ from db_postgres_service.core.database import (
     StatementPool,
     create_engine,
     create_sessionmaker,
+    open_driver_pool,
 )
 from db_postgres_service.core.logging import configure_logging, stop_logging
 from db_postgres_service.core.migrations import head_revision
@@ -30,6 +33,11 @@ from db_postgres_service.core.runtime import settle_garbage_collector
 from db_postgres_service.core.security import PasswordHasher
 
 logger = logging.getLogger("db_postgres_service")
+# Answered outside admission control: an orchestrator must see a saturated worker as alive
+# and a scrape must show why it is saturated.
+PROBE_PATHS = ("/health", "/health/ready", "/metrics")
+# The readiness probe's own connection, beside the pools that requests share.
+PROBE_CONNECTIONS = 1
 
 
 class DataService(FastAPI):
@@ -41,17 +49,27 @@ class DataService(FastAPI):
     layers while every other request still passes through them (bench/README.md).
     """
 
-    def __init__(self, *, max_body_bytes: int, **options: Any) -> None:
-        self.max_body_bytes = max_body_bytes
+    def __init__(self, *, settings: Settings, **options: Any) -> None:
+        self.settings = settings
         super().__init__(**options)
 
     def build_middleware_stack(self) -> ASGIApp:
+        settings = self.settings
         app: ASGIApp = HotCreates(super().build_middleware_stack(), HOT_CREATE)
         app = HotPages(app, HOT_PAGE)
         app = HotReads(app, HOT_READS)
         app = AuthenticationMiddleware(app)
+        # Outside authentication, whose key lookup is work too; inside observability, so that
+        # a refused request is counted and logged like any other.
+        app = AdmissionMiddleware(
+            app,
+            limit=settings.worker_concurrency,
+            queue_length=settings.request_queue_length,
+            queue_timeout=settings.request_queue_timeout,
+            exempt_paths=PROBE_PATHS,
+        )
         app = ObservabilityMiddleware(app)
-        return RequestContextMiddleware(app, max_body_bytes=self.max_body_bytes)
+        return RequestContextMiddleware(app, max_body_bytes=settings.max_body_bytes)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -66,9 +84,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.statement_pool = await StatementPool.open(settings, engine)
+        app.state.probe_pool = await open_driver_pool(settings, engine, PROBE_CONNECTIONS)
         app.state.password_hasher = hasher
         app.state.authenticator = ClientAuthenticator(app.state.sessionmaker)
         app.state.schema_head = head_revision()
+        forget_dead_workers()
         settle_garbage_collector()
         logger.info("worker started", extra={"event": "startup", "pid": os.getpid()})
         try:
@@ -76,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             hasher.close()
             await app.state.statement_pool.close()
+            await app.state.probe_pool.close()
             await engine.dispose()
             logger.info("worker stopped", extra={"event": "shutdown", "pid": os.getpid()})
             stop_logging()
@@ -86,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
         redirect_slashes=False,
-        max_body_bytes=settings.max_body_bytes,
+        settings=settings,
     )
     install_problem_handlers(app)
     install_openapi(app)

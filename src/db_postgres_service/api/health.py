@@ -6,7 +6,6 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from db_postgres_service.api.problems import problem_responses
-from db_postgres_service.core.database import unit_of_work
 from db_postgres_service.core.db_errors import DATABASE_FAILURES
 from db_postgres_service.core.errors import ServiceUnavailable
 from db_postgres_service.repositories.health_repository import HealthRepository
@@ -34,8 +33,9 @@ async def ready(request: Request) -> Status:
     expected: str = request.app.state.schema_head
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
-            async with unit_of_work(request.app.state.sessionmaker) as session:
-                revision = await HealthRepository(session).schema_revision()
+            # A connection of its own: a probe must not wait behind requests for one.
+            async with request.app.state.probe_pool.acquire() as connection:
+                revision = await HealthRepository(connection).schema_revision()
     except DATABASE_FAILURES:
         raise ServiceUnavailable(
             f"The database did not answer within {READINESS_TIMEOUT_SECONDS:g} s."

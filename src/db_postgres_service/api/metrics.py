@@ -5,6 +5,7 @@ process writes its samples to files there and a scrape of any worker sums them a
 """
 
 import os
+import re
 
 from fastapi import APIRouter, Response
 from prometheus_client import (
@@ -15,6 +16,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
     values,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -104,6 +106,39 @@ def record_pool(engine: AsyncEngine) -> None:
         POOL_CONNECTIONS.labels(state="in_use").set(pool.checkedout())
         POOL_CONNECTIONS.labels(state="idle").set(pool.checkedin())
         POOL_CONNECTIONS.labels(state="overflow").set(max(pool.overflow(), 0))
+
+
+_LIVE_GAUGE_FILE = re.compile(r"gauge_live\w+_(\d+)\.db")
+
+
+def forget_dead_workers() -> None:
+    """Drop the live gauges of worker processes that are gone.
+
+    A worker killed outright (the OOM killer, kill -9) never says so, and the server replaces
+    it; without this, its last pool gauges would stay in every scrape's sum. Each new worker
+    tidies up as it starts.
+    """
+    folder = os.environ.get(METRICS_DIR_VARIABLE)
+    if not folder:
+        return
+    pids = {
+        int(match.group(1))
+        for name in os.listdir(folder)
+        if (match := _LIVE_GAUGE_FILE.fullmatch(name))
+    }
+    for pid in pids - {os.getpid()}:
+        if not _alive(pid):
+            multiprocess.mark_process_dead(pid, folder)  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # Another user's process now has that id: not one of ours, but alive.
+    return True
 
 
 def _registry() -> CollectorRegistry:

@@ -1,28 +1,47 @@
 """One access-log line and the request metrics for every HTTP request, as pure ASGI middleware."""
 
 import time
+from collections.abc import Iterable, Iterator
 
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from db_postgres_service.api.metrics import RequestMetrics, record_pool
 from db_postgres_service.core.logging import access_log
 
 UNMATCHED_ROUTE = "unmatched"
+CLIENT_CLOSED_REQUEST = 499
 # The pool gauges are a sample, not a count: refreshing them once in a while is as truthful
 # as after every request, at a fraction of the cost under load.
 POOL_SAMPLE_SECONDS = 0.5
 
 
+def endpoints(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """The routes that answer requests, with included routers opened up.
+
+    FastAPI keeps each included router as one entry (`original_router` holds its routes), whose
+    match says nothing of which route inside it matched. This service includes its routers
+    without a prefix, so their routes' paths are the paths served.
+    """
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is None:
+            yield route
+        else:
+            yield from endpoints(included.routes)
+
+
 def route_template(scope: Scope) -> str:
     """The matched route's template, never the raw path: ids in labels would explode the series.
 
-    A request answered before routing (e.g. 401 from authentication) is matched here.
+    A request answered before routing (401 from authentication, 503 or 499 from admission) is
+    matched here.
     """
     route = scope.get("route")
     if route is None:
         route = next(
-            (r for r in scope["app"].router.routes if r.matches(scope)[0] is not Match.NONE), None
+            (r for r in endpoints(scope["app"].router.routes) if r.matches(scope)[0] is Match.FULL),
+            None,
         )
     # path_format: the template without convertors (`{user_id}`, not `{user_id:user_id}`).
     return getattr(route, "path_format", UNMATCHED_ROUTE)
@@ -39,16 +58,22 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        # Left as it is if the application raises before answering.
         status = 500
+        answered = False
 
         async def send_and_note(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
                 status = message["status"]
+                answered = True
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_note)
+            if not answered:
+                # Returned without answering: the request was dropped because its caller left.
+                status = CLIENT_CLOSED_REQUEST
         finally:
             finished = time.perf_counter()
             elapsed = finished - started

@@ -43,7 +43,7 @@ _DESCRIPTIONS: Mapping[int, str] = {
     415: "Request body is not JSON",
     422: "Validation failed (`errors`)",
     428: "`If-Match` is required (setting `require_if_match`) but absent",
-    503: "Database unavailable, pool exhausted or statement timed out",
+    503: "Database unavailable, pool exhausted, statement timed out, or at capacity (not run)",
 }
 _HEADERS: Mapping[int, Mapping[str, Mapping[str, Any]]] = {
     401: {

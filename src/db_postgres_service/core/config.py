@@ -28,10 +28,19 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=16, ge=1, le=1000)
     db_max_overflow: int = Field(default=0, ge=0, le=1000)
     db_statement_pool_size: int = Field(default=16, ge=1, le=1000)
-    # Requests one worker serves at once; the server holds the rest back (granian's
-    # backpressure) instead of the worker queueing them as tasks for a connection. None:
-    # as many as the statement pool has connections, which halved GET p99 (bench/README.md).
+    # Requests one worker runs at once (api/admission.py). None: as many as the statement
+    # pool has connections, so that a running request rarely waits for one (bench/README.md).
     requests_per_worker: int | None = Field(default=None, ge=1, le=10_000)
+    # How long a request may wait for its turn before it is answered 503 without running,
+    # and how many may wait at once (a bound on memory, not on latency). Measured: a burst of
+    # 30 password creates (argon2, ~130 ms each) takes one worker about 2 s on 2 cores; a
+    # shorter budget sheds such a burst, which the worker clears in that time
+    # (bench/README.md). A caller who gives up sooner has its waiting request dropped anyway.
+    request_queue_timeout_ms: int = Field(default=2000, ge=1, le=60_000)
+    request_queue_length: int = Field(default=1024, ge=0, le=100_000)
+    # Connections one worker keeps open at once: far above any caller's pool, so that the
+    # server never leaves a connection unaccepted; the work is bounded by the settings above.
+    max_connections_per_worker: int = Field(default=4096, ge=16, le=1_000_000)
     db_pool_timeout: float = Field(default=2.0, gt=0, le=300)
     db_connect_timeout: float = Field(default=2.0, gt=0, le=300)
     db_statement_timeout_ms: int = Field(default=5000, ge=0)
@@ -47,6 +56,10 @@ class Settings(BaseSettings):
     @property
     def worker_concurrency(self) -> int:
         return self.requests_per_worker or self.db_statement_pool_size
+
+    @property
+    def request_queue_timeout(self) -> float:
+        return self.request_queue_timeout_ms / 1000
 
     @field_validator("database_url", mode="before")
     @classmethod

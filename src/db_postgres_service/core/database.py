@@ -67,6 +67,27 @@ async def _keep_session(connection: "asyncpg.Connection[asyncpg.Record]") -> Non
     """Nothing to reset: these connections only ever run single statements in autocommit."""
 
 
+async def open_driver_pool(
+    settings: Settings, engine: AsyncEngine, size: int
+) -> "asyncpg.Pool[asyncpg.Record]":
+    """An asyncpg pool for statements that are their own transaction (autocommit).
+
+    No connection is opened up front (min_size=0), so the service starts while PostgreSQL is
+    down; asyncpg's reset query on release is skipped, as there is nothing to reset after a
+    single statement in autocommit.
+    """
+    # The engine's own translation of the URL, so that every pool connects alike (ssl, ...).
+    _, connect_arguments = engine.dialect.create_connect_args(engine.url)
+    return await asyncpg.create_pool(
+        **connect_arguments,
+        min_size=0,
+        max_size=size,
+        timeout=settings.db_connect_timeout,
+        server_settings=_server_settings(settings),
+        reset=_keep_session,
+    )
+
+
 # The failures after which a connection's protocol state is unknown: it is ended, not reused.
 _BROKEN_CONNECTION = (asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
 
@@ -90,19 +111,7 @@ class StatementPool:
 
     @classmethod
     async def open(cls, settings: Settings, engine: AsyncEngine) -> "StatementPool":
-        """No connection is opened up front (min_size=0), so the service starts while
-        PostgreSQL is down; asyncpg's reset query on release is skipped, as there is
-        nothing to reset after a single statement in autocommit."""
-        # The engine's own translation of the URL, so both pools connect alike (ssl, ...).
-        _, connect_arguments = engine.dialect.create_connect_args(engine.url)
-        pool = await asyncpg.create_pool(
-            **connect_arguments,
-            min_size=0,
-            max_size=settings.db_statement_pool_size,
-            timeout=settings.db_connect_timeout,
-            server_settings=_server_settings(settings),
-            reset=_keep_session,
-        )
+        pool = await open_driver_pool(settings, engine, settings.db_statement_pool_size)
         return cls(pool, settings.db_pool_timeout)
 
     def connection(self) -> "_Lease":
