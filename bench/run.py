@@ -3,22 +3,25 @@
 Seeds 10,000 users in each of two throw-away databases, starts the service as production runs
 it (`db-postgres-service serve`: granian, 2 workers, API keys, INFO logs) and the baseline
 (bench/baseline/app.py under uvicorn with 2 workers), drives both with wrk from this separate
-process, and prints req/s, p50, p99 and errors per scenario and connection count, with every
-figure as a ratio to the baseline; then pgbench on the GET-by-id query as the ceiling, batches
-of 1000, RSS per worker before and after a long run, and the PASS/FAIL lines of the targets.
-Writes bench/results/latest.json, bench/results/<UTC time>.json and bench/results/latest.png.
+process, and prints req/s, p50, p99, errors and how many of wrk's connections were answered
+(sampled with `ss`) per scenario and connection count, with every figure as a ratio to the
+baseline; then the service at 1024 connections and right after, pgbench on the GET-by-id query
+as the ceiling, batches of 1000, RSS per worker before and after a long run, and the PASS/FAIL
+lines of the targets. Writes bench/results/latest.json, bench/results/<UTC time>.json and
+bench/results/latest.png.
 
 Settings (environment): BENCH_DURATION (15 s per measured run), BENCH_WARMUP (5 s, discarded,
-before each), BENCH_CONNECTIONS (16,64), BENCH_SCENARIOS (all: by_id, by_username, list, patch,
-create, batch, pgbench, rss), BENCH_SKIP_BASELINE, BENCH_RSS_SECONDS (60),
-BENCH_RSS_TOLERANCE_MIB (10), BENCH_BATCH_REQUESTS (20), BENCH_ROUNDS (1: pairs of runs per
-scenario, the median pair is reported), BENCH_THREADS (2), DATABASE_URL (a
-server to create the two databases on; an embedded PostgreSQL without it). Exit status 1 when a
-target FAILs, 2 when the run itself failed.
+before each), BENCH_CONNECTIONS (16,64,256), BENCH_SCENARIOS (all: by_id, by_username, list,
+patch, create, overload, batch, pgbench, rss), BENCH_SKIP_BASELINE, BENCH_OVERLOAD_SECONDS
+(20), BENCH_RSS_SECONDS (60), BENCH_RSS_TOLERANCE_MIB (10), BENCH_BATCH_REQUESTS (20),
+BENCH_ROUNDS (1: pairs of runs per scenario, the median pair is reported), BENCH_THREADS (2),
+DATABASE_URL (a server to create the two databases on; an embedded PostgreSQL without it).
+Exit status 1 when a target FAILs, 2 when the run itself failed.
 """
 
 import datetime
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -49,6 +52,7 @@ from bench.harness.load import (
     run_wrk,
 )
 from bench.harness.memory import measure_memory
+from bench.harness.overload import OVERLOAD_CONNECTIONS, run_overload
 from bench.harness.report import render, write_json
 from bench.harness.results import Check, Comparison, RunResults, evaluate, median_round
 from bench.harness.servers import (
@@ -61,6 +65,9 @@ from bench.harness.servers import (
 )
 
 PGBENCH_CLIENTS = 16
+# Open files wanted for this process and its children (wrk, the servers): wrk needs one per
+# connection, and a server that accepts every connection one per connection too.
+FD_LIMIT_WANTED = 16_384
 
 
 def say(message: str) -> None:
@@ -98,12 +105,18 @@ def _measure(target: Target, scenario: str, connections: int, config: BenchConfi
     if config.warmup:
         run_wrk(target, scenario, connections, config.warmup, config.threads)
     result = run_wrk(target, scenario, connections, config.duration, config.threads)
-    errors = f", errors {result.error_kinds}" if result.errors else ""
-    say(
-        f"  {scenario:<12} @{connections:<3} {target.name:<8} {result.rps:>8.0f} req/s  "
-        f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.1f} ms{errors}"
-    )
+    say(_run_line(scenario, target, result))
     return result
+
+
+def _run_line(scenario: str, target: Target, result: WrkResult) -> str:
+    errors = f", errors {result.error_kinds}" if result.errors else ""
+    statuses = f", {result.statuses_summary}" if result.statuses is not None else ""
+    return (
+        f"  {scenario:<12} @{result.connections:<4} {target.name:<8} {result.rps:>8.0f} req/s  "
+        f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.1f} ms  "
+        f"{result.connections_summary}{errors}{statuses}"
+    )
 
 
 def _compare(service: Target, baseline: Target | None, config: BenchConfig) -> list[Comparison]:
@@ -135,6 +148,19 @@ def _measure_memory(results: RunResults, targets: list[Target]) -> None:
         results.memory[target.name] = measure_memory(
             target, config.warmup, config.rss_seconds, config.threads
         )
+
+
+def _overload(results: RunResults, service: Target) -> None:
+    """The service alone: the baseline's behaviour past its capacity is not a target."""
+    config = results.config
+    say(
+        f"  overload     service: {config.overload_seconds} s GET by id "
+        f"@{OVERLOAD_CONNECTIONS}, then {config.duration} s @64"
+    )
+    overload = run_overload(service, config.overload_seconds, config.duration, config.threads)
+    say(_run_line("overload", service, overload.load))
+    say(_run_line("recovery", service, overload.recovery))
+    results.overload = overload
 
 
 def _start_servers(
@@ -169,6 +195,8 @@ def run(config: BenchConfig) -> RunResults:
         if config.runs("rss"):
             _measure_memory(results, targets)
         results.comparisons = _compare(service, baseline, config)
+        if config.runs("overload"):
+            _overload(results, service)
         if config.runs("pgbench"):
             say(f"  pgbench      {PGBENCH_CLIENTS} clients, {config.duration} s")
             results.pgbench = run_pgbench(
@@ -206,15 +234,34 @@ def _terminate_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def _raise_fd_limit(config: BenchConfig) -> None:
+    """Raise the soft limit on open files (children inherit it) as far as the hard limit
+    allows: 1024, a common default, is less than wrk needs for 1024 connections."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ceiling = FD_LIMIT_WANTED if hard == resource.RLIM_INFINITY else min(hard, FD_LIMIT_WANTED)
+    if soft != resource.RLIM_INFINITY and soft < ceiling:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+        soft = ceiling
+    most = max((*config.connections, OVERLOAD_CONNECTIONS if config.runs("overload") else 0))
+    # Headroom for wrk's own files and the servers' database connections and logs.
+    if soft != resource.RLIM_INFINITY and soft < most + 256:
+        say(
+            f"bench: warning: open files limited to {soft} (hard limit {hard}); "
+            f"{most} connections may fail for want of file descriptors"
+        )
+
+
 def main() -> int:
     _terminate_on_sigterm()
     try:
         config = load_config()
         require_tool("wrk")
         require_tool("pgbench")
+        require_tool("ss")
     except (ConfigError, LoadError) as error:
         say(f"bench: {error}")
         return 2
+    _raise_fd_limit(config)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     say(
         f"bench: {config.duration} s per run after {config.warmup} s warm-up, "

@@ -17,7 +17,8 @@ BCRYPT_HASH = "$2b$12$GhvMmNVjRW29ulnudl.LbuAnUtN/LRfe1JsBm1Xu6LE3059z5Tr8m"
 
 # wrk scenarios, in the order they run: reads first, so writes cannot change what they read.
 WRK_SCENARIOS = ("by_id", "by_username", "list", "patch", "create")
-OTHER_SCENARIOS = ("batch", "pgbench", "rss")
+# overload runs right after the wrk scenarios (it compares with by_id @64 of the same run).
+OTHER_SCENARIOS = ("overload", "batch", "pgbench", "rss")
 ALL_SCENARIOS = WRK_SCENARIOS + OTHER_SCENARIOS
 
 SCENARIO_TITLES = {
@@ -43,6 +44,7 @@ class BenchConfig:
     rss_seconds: int
     rss_tolerance_mib: float
     batch_requests: int
+    overload_seconds: int
     rounds: int
     threads: int
     database_url: str | None
@@ -73,7 +75,7 @@ def _flag(name: str) -> bool:
 
 
 def _connections(threads: int) -> tuple[int, ...]:
-    raw = os.environ.get("BENCH_CONNECTIONS", "").strip() or "16,64"
+    raw = os.environ.get("BENCH_CONNECTIONS", "").strip() or "16,64,256"
     try:
         values = tuple(int(part) for part in raw.split(",") if part.strip())
     except ValueError:
@@ -116,6 +118,7 @@ def load_config() -> BenchConfig:
         rss_seconds=_int("BENCH_RSS_SECONDS", 60, 1),
         rss_tolerance_mib=_float("BENCH_RSS_TOLERANCE_MIB", 10.0),
         batch_requests=_int("BENCH_BATCH_REQUESTS", 20, 1),
+        overload_seconds=_int("BENCH_OVERLOAD_SECONDS", 20, 1),
         rounds=_int("BENCH_ROUNDS", 1, 1),
         threads=threads,
         database_url=os.environ.get("DATABASE_URL") or None,

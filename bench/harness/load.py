@@ -9,15 +9,21 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from bench.harness.config import BCRYPT_HASH, PGBENCH_SCRIPT, SEEDED_USERS, WRK_DIR
 from bench.harness.database import pgbench_connection
 from bench.harness.servers import Target
+from bench.harness.sockets import ConnectionAccount, ConnectionSampler
 
 RESULT_MARKER = "BENCH_RESULT "
-INSTALL_HINTS = {"wrk": "apt-get install wrk", "pgbench": "apt-get install postgresql-client"}
+INSTALL_HINTS = {
+    "wrk": "apt-get install wrk",
+    "pgbench": "apt-get install postgresql-client",
+    "ss": "apt-get install iproute2",
+}
 
 
 class LoadError(RuntimeError):
@@ -43,18 +49,55 @@ class WrkResult:
     mean_ms: float
     errors: int
     error_kinds: dict[str, int]
+    # wrk's --connections, and what `ss` saw of them (bench/harness/sockets.py).
+    connections: int
+    socket_samples: int
+    connections_seen: int
+    connections_served: int
+    connections_stalled: int
+    accept_queue_max: int
+    accept_queue_nonempty_samples: int
+    # Only from scripts that tally responses (overload.lua): count per status code, and the
+    # 503s that carried a Retry-After header.
+    statuses: dict[str, int] | None = None
+    retry_after_503: int | None = None
+
+    @property
+    def connections_summary(self) -> str:
+        """`conns 64/64 served, queue max 0`, plus the stalled and the samples when not 0."""
+        text = f"conns {self.connections_served}/{self.connections} served"
+        if self.connections_seen != self.connections:
+            text += f" ({self.connections_seen} open)"
+        if self.connections_stalled:
+            text += f", {self.connections_stalled} stalled"
+        text += f", queue max {self.accept_queue_max}"
+        if self.accept_queue_nonempty_samples:
+            text += (
+                f" (non-empty in {self.accept_queue_nonempty_samples} of "
+                f"{self.socket_samples} samples)"
+            )
+        return text
+
+    @property
+    def statuses_summary(self) -> str:
+        """`statuses {200: 9000, 503: 12}, 12 503s with Retry-After`; empty when not tallied."""
+        if self.statuses is None:
+            return ""
+        tally = ", ".join(f"{code}: {count}" for code, count in self.statuses.items())
+        return f"statuses {{{tally}}}, {self.retry_after_503 or 0} 503s with Retry-After"
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _parse_wrk(output: str) -> WrkResult:
+def _parse_wrk(output: str, connections: int, account: ConnectionAccount) -> WrkResult:
     line = next((line for line in output.splitlines() if line.startswith(RESULT_MARKER)), None)
     if line is None:
         raise LoadError(f"wrk printed no result:\n{output}")
     raw = json.loads(line.removeprefix(RESULT_MARKER))
     seconds = raw["duration_us"] / 1e6
     kinds: dict[str, int] = raw["errors"]
+    statuses: dict[str, int] | None = raw.get("statuses")
     return WrkResult(
         requests=raw["requests"],
         seconds=round(seconds, 3),
@@ -66,13 +109,21 @@ def _parse_wrk(output: str) -> WrkResult:
         mean_ms=raw["mean_us"] / 1000,
         errors=sum(kinds.values()),
         error_kinds={kind: count for kind, count in kinds.items() if count},
+        connections=connections,
+        **asdict(account),
+        statuses=None if statuses is None else dict(sorted(statuses.items())),
+        retry_after_503=raw.get("retry_after_503"),
     )
 
 
 def run_wrk(
     target: Target, scenario: str, connections: int, seconds: int, threads: int
 ) -> WrkResult:
-    """One wrk run of a scenario script against a target; a fresh nonce keeps creates unique."""
+    """One wrk run of a scenario script against a target; a fresh nonce keeps creates unique.
+
+    While it runs, `ss` samples the target's port: wrk's figures only hold the connections
+    that were answered, the samples show the ones that were not.
+    """
     script = WRK_DIR / f"{scenario}.lua"
     command = [
         require_tool("wrk"),
@@ -91,12 +142,32 @@ def run_wrk(
         "BENCH_SEEDED_USERS": str(SEEDED_USERS),
         "BENCH_NONCE": uuid.uuid4().hex[:10],
     }
-    result = subprocess.run(  # noqa: S603 - wrk with arguments built here
-        command, env=environment, capture_output=True, text=True, timeout=seconds + 60, check=False
+    process = subprocess.Popen(  # noqa: S603 - wrk with arguments built here
+        command,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    if result.returncode != 0:
-        raise LoadError(f"wrk failed ({result.returncode}):\n{result.stderr}{result.stdout}")
-    return _parse_wrk(result.stdout)
+    sampler = ConnectionSampler(_port(target), process)
+    sampler.start()
+    try:
+        stdout, stderr = process.communicate(timeout=seconds + 60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+    account = sampler.finish(seconds)
+    if process.returncode != 0:
+        raise LoadError(f"wrk failed ({process.returncode}):\n{stderr}{stdout}")
+    return _parse_wrk(stdout, connections, account)
+
+
+def _port(target: Target) -> int:
+    port = urlsplit(target.base_url).port
+    if port is None:
+        raise LoadError(f"{target.base_url} names no port")
+    return port
 
 
 @dataclass(frozen=True)

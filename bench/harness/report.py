@@ -6,14 +6,21 @@ from pathlib import Path
 
 from bench.harness.load import WrkResult
 from bench.harness.memory import MemoryResult
+from bench.harness.overload import HEALTH_PROBE_MAX_MS, OverloadResult
 from bench.harness.results import Check, Comparison, RunResults
 
+_TARGET_HEADER = (
+    f"{'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'served':>7} {'queue max':>9}"
+)
 _HEADER = (
-    f"{'scenario':<28} {'conns':>5} | {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
-    f"| {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
+    f"{'scenario':<28} {'conns':>5} | {_TARGET_HEADER} | {_TARGET_HEADER} "
     f"| {'req/s':>7} {'p50':>6} {'p99':>6}"
 )
-_GROUPS = f"{'':<28} {'':>5} | {'service':<30} | {'baseline':<30} | {'service / baseline':<21}"
+_WIDTH = len(_TARGET_HEADER)
+_GROUPS = (
+    f"{'':<28} {'':>5} | {'service':<{_WIDTH}} | {'baseline':<{_WIDTH}} "
+    f"| {'service / baseline':<21}"
+)
 
 
 def _ratio(value: float | None) -> str:
@@ -22,8 +29,12 @@ def _ratio(value: float | None) -> str:
 
 def _cells(result: WrkResult | None) -> str:
     if result is None:
-        return f"{'-':>7} {'-':>7} {'-':>7} {'-':>6}"
-    return f"{result.rps:>7.0f} {result.p50_ms:>7.2f} {result.p99_ms:>7.1f} {result.errors:>6}"
+        return f"{'-':>7} {'-':>7} {'-':>7} {'-':>6} {'-':>7} {'-':>9}"
+    served = f"{result.connections_served}/{result.connections}"
+    return (
+        f"{result.rps:>7.0f} {result.p50_ms:>7.2f} {result.p99_ms:>7.1f} {result.errors:>6} "
+        f"{served:>7} {result.accept_queue_max:>9}"
+    )
 
 
 def _row(comparison: Comparison) -> str:
@@ -99,7 +110,8 @@ def _memory_line(memory: MemoryResult) -> str:
     )
     return (
         f"RSS {memory.target:<8} at rest -> after {memory.seconds} s GET by id "
-        f"@{memory.connections} ({memory.load.rps:.0f} req/s, {memory.load.errors} errors): "
+        f"@{memory.connections} ({memory.load.rps:.0f} req/s, {memory.load.errors} errors, "
+        f"{memory.load.connections_summary}): "
         f"{workers}"
     )
 
@@ -117,6 +129,37 @@ def _memory_lines(results: RunResults) -> list[str]:
     return lines
 
 
+def _probes(overload: OverloadResult) -> str:
+    if not overload.probes:
+        return "no GET /health probe made"
+    return (
+        f"GET /health on a new connection every 0.5 s: {len(overload.probes)} probes, "
+        f"max {overload.probe_max_ms:.1f} ms, "
+        f"{overload.probes_over(HEALTH_PROBE_MAX_MS)} over {HEALTH_PROBE_MAX_MS:g} ms, "
+        f"{overload.probe_failures} not 200"
+    )
+
+
+def _overload_lines(results: RunResults) -> list[str]:
+    overload = results.overload
+    if overload is None:
+        return []
+    load, recovery = overload.load, overload.recovery
+    lines = [
+        f"overload: GET by id @{load.connections} for {overload.seconds} s (service): "
+        f"{load.rps:.0f} req/s, p99 {load.p99_ms:.1f} ms, {load.statuses_summary}, "
+        f"errors {load.error_kinds or 0}, {load.connections_summary}",
+        f"  {_probes(overload)}",
+        f"  right after, GET by id @{recovery.connections} for {recovery.seconds:.0f} s: "
+        f"{recovery.rps:.0f} req/s, p99 {recovery.p99_ms:.1f} ms, {recovery.errors} errors, "
+        f"{recovery.connections_summary}",
+    ]
+    by_id = results.find("by_id", recovery.connections)
+    if by_id is not None and by_id.service.rps:
+        lines[-1] += f" ({recovery.rps / by_id.service.rps:.0%} of by_id @{by_id.connections})"
+    return lines
+
+
 def check_lines(checks: Iterable[Check]) -> list[str]:
     return [f"{check.verdict} {check.name} ({check.detail})" for check in checks]
 
@@ -127,6 +170,7 @@ def render(results: RunResults, checks: list[Check]) -> str:
         _pgbench_lines(results),
         _batch_lines(results),
         _memory_lines(results),
+        _overload_lines(results),
         check_lines(checks),
     ]
     return "\n\n".join("\n".join(section) for section in sections if section)

@@ -8,6 +8,12 @@ from bench.harness.config import SCENARIO_TITLES, BenchConfig
 from bench.harness.database import printable
 from bench.harness.load import BatchResult, PgbenchResult, WrkResult
 from bench.harness.memory import MemoryResult
+from bench.harness.overload import (
+    HEALTH_PROBE_MAX_MS,
+    OVERLOAD_CONNECTIONS,
+    RECOVERY_CONNECTIONS,
+    OverloadResult,
+)
 
 Verdict = Literal["PASS", "FAIL", "SKIP"]
 
@@ -18,6 +24,13 @@ BY_ID_P99_MS = 30.0
 OTHER_READS_RATIO = 4.0
 CREATE_RATIO = 3.0
 BATCH_P50_MS = 150.0
+# Connection accounting (bench/harness/sockets.py): samples with a non-empty accept queue
+# tolerated per run. The first sample may catch wrk's connections in the middle of their
+# handshake burst; a second one means connections wait to be accepted.
+ACCEPT_QUEUE_NONEMPTY_SAMPLES_ALLOWED = 1
+# Overload: GET by id right after it at least this share of by_id's req/s at the same
+# connection count (the /health probes' limit is HEALTH_PROBE_MAX_MS in overload.py).
+RECOVERY_RPS_SHARE = 0.8
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,7 @@ class RunResults:
     pgbench: PgbenchResult | None = None
     batch: BatchResult | None = None
     memory: dict[str, MemoryResult] = field(default_factory=dict)
+    overload: OverloadResult | None = None
     finished_at: datetime.datetime | None = None
 
     def find(self, scenario: str, connections: int) -> Comparison | None:
@@ -142,6 +156,7 @@ class RunResults:
             "pgbench": self.pgbench.as_json() if self.pgbench else None,
             "batch": self.batch.as_json() if self.batch else None,
             "memory": {name: result.as_json() for name, result in self.memory.items()},
+            "overload": self.overload.as_json() if self.overload else None,
             "checks": [asdict(check) for check in checks],
         }
 
@@ -223,6 +238,121 @@ def _no_errors_check(results: RunResults) -> Check:
     return Check("FAIL" if failing else "PASS", name, "; ".join(failing) or "0 errors")
 
 
+def starvation(result: WrkResult) -> list[str]:
+    """Why a run left connections waiting, if it did: wrk's figures cannot show it, since its
+    histogram only holds the requests that were answered."""
+    reasons = []
+    if result.connections_served < result.connections:
+        reasons.append(f"connections not served: {result.connections_served}/{result.connections}")
+    if result.accept_queue_nonempty_samples > ACCEPT_QUEUE_NONEMPTY_SAMPLES_ALLOWED:
+        reasons.append(
+            f"accept queue non-empty in {result.accept_queue_nonempty_samples} of "
+            f"{result.socket_samples} samples (max {result.accept_queue_max})"
+        )
+    return reasons
+
+
+def _connections_check(results: RunResults) -> Check:
+    name = (
+        "service answered every wrk connection, accept queue empty "
+        f"(<= {ACCEPT_QUEUE_NONEMPTY_SAMPLES_ALLOWED} sample)"
+    )
+    if not results.comparisons:
+        return Check("SKIP", name, "no wrk scenario run")
+    failing = []
+    for comparison in results.comparisons:
+        # Every round counts: a starved round is not made good by a better one.
+        for round_ in comparison.rounds or (comparison,):
+            reasons = starvation(round_.service)
+            if reasons:
+                failing.append(
+                    f"{comparison.title} @{comparison.connections}: {', '.join(reasons)}"
+                )
+    return Check("FAIL" if failing else "PASS", name, "; ".join(failing) or "all served")
+
+
+def _statuses(load: WrkResult) -> dict[int, int]:
+    return {int(code): count for code, count in (load.statuses or {}).items()}
+
+
+def _overload_status_checks(overload: OverloadResult) -> list[Check]:
+    statuses = _statuses(overload.load)
+    tally = ", ".join(f"{code}: {count}" for code, count in sorted(statuses.items()))
+    server_errors = sum(count for code, count in statuses.items() if code >= 500 and code != 503)
+    name = f"overload @{OVERLOAD_CONNECTIONS} conns: no 5xx other than 503"
+    checks = [Check("FAIL" if server_errors else "PASS", name, tally or "no responses")]
+    refused = sum(count for code, count in statuses.items() if not 200 <= code < 300)
+    with_retry_after = overload.load.retry_after_503 or 0
+    passed = refused == statuses.get(503, 0) == with_retry_after
+    name = f"overload @{OVERLOAD_CONNECTIONS} conns: every non-2xx is a 503 with Retry-After"
+    detail = f"{refused} non-2xx, {statuses.get(503, 0)} 503, {with_retry_after} with Retry-After"
+    return [*checks, Check("PASS" if passed else "FAIL", name, detail)]
+
+
+def _probe_check(overload: OverloadResult) -> Check:
+    name = (
+        f"overload @{OVERLOAD_CONNECTIONS} conns: every GET /health on a new connection "
+        f"answered 200 within {HEALTH_PROBE_MAX_MS:g} ms"
+    )
+    if not overload.probes:
+        return Check("FAIL", name, "no probe was made")
+    over = overload.probes_over(HEALTH_PROBE_MAX_MS)
+    failures = overload.probe_failures
+    detail = (
+        f"{len(overload.probes)} probes, max {overload.probe_max_ms:.1f} ms, "
+        f"{over} over {HEALTH_PROBE_MAX_MS:g} ms, {failures} not 200"
+    )
+    return Check("FAIL" if over or failures else "PASS", name, detail)
+
+
+def _overload_connections_check(overload: OverloadResult) -> Check:
+    """At this many connections the accept queue may fill for a moment while they open: only
+    whether each connection was answered by the end (a 503 is an answer) is judged."""
+    load = overload.load
+    name = f"overload @{OVERLOAD_CONNECTIONS} conns: every connection answered by the end"
+    detail = (
+        f"{load.connections_served}/{load.connections} served, accept queue max "
+        f"{load.accept_queue_max}, non-empty in {load.accept_queue_nonempty_samples} of "
+        f"{load.socket_samples} samples"
+    )
+    passed = load.connections_served >= load.connections
+    return Check("PASS" if passed else "FAIL", name, detail)
+
+
+def _recovery_checks(results: RunResults, overload: OverloadResult) -> list[Check]:
+    recovery = overload.recovery
+    name = f"GET by id @{RECOVERY_CONNECTIONS} right after overload: 0 errors, all served"
+    reasons = [f"{recovery.errors} errors {recovery.error_kinds}"] if recovery.errors else []
+    if recovery.connections_served < recovery.connections:
+        reasons.append(
+            f"connections not served: {recovery.connections_served}/{recovery.connections}"
+        )
+    detail = "; ".join(reasons) or f"{recovery.rps:.0f} req/s, {recovery.connections_summary}"
+    checks = [Check("FAIL" if reasons else "PASS", name, detail)]
+    name = (
+        f"GET by id @{RECOVERY_CONNECTIONS} right after overload: "
+        f">= {RECOVERY_RPS_SHARE:.0%} of by_id @{RECOVERY_CONNECTIONS} req/s"
+    )
+    by_id = results.find("by_id", RECOVERY_CONNECTIONS)
+    if by_id is None:
+        return [*checks, Check("SKIP", name, f"by_id @{RECOVERY_CONNECTIONS} not measured")]
+    share = recovery.rps / by_id.service.rps if by_id.service.rps else 0.0
+    detail = f"{recovery.rps:.0f} vs {by_id.service.rps:.0f} req/s = {share:.0%}"
+    return [*checks, Check("PASS" if share >= RECOVERY_RPS_SHARE else "FAIL", name, detail)]
+
+
+def _overload_checks(results: RunResults) -> list[Check]:
+    overload = results.overload
+    if overload is None:
+        return [Check("SKIP", f"overload @{OVERLOAD_CONNECTIONS} conns", "scenario not run")]
+    return [
+        *_overload_status_checks(overload),
+        _probe_check(overload),
+        _overload_connections_check(overload),
+        *_recovery_checks(results, overload),
+    ]
+
+
 def evaluate(results: RunResults) -> list[Check]:
     return [
         *_by_id_check(results),
@@ -232,4 +362,6 @@ def evaluate(results: RunResults) -> list[Check]:
         _batch_check(results),
         _memory_check(results),
         _no_errors_check(results),
+        _connections_check(results),
+        *_overload_checks(results),
     ]

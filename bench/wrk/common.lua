@@ -29,10 +29,13 @@ function M.headers(json)
   return headers
 end
 
--- Main state: number the threads 1..N (visible as the global `thread_id` in each thread).
+-- Main state: number the threads 1..N (visible as the global `thread_id` in each thread) and
+-- keep them in M.threads, so that done() can read what each thread tallied (thread:get).
 local next_thread_id = 1
+M.threads = {}
 function M.setup(thread)
   thread:set("thread_id", next_thread_id)
+  M.threads[next_thread_id] = thread
   next_thread_id = next_thread_id + 1
 end
 
@@ -45,18 +48,24 @@ function M.random_id()
   return math.random(1, M.seeded)
 end
 
--- Main state, once at the end. Latencies are in microseconds. errors.status counts the
--- responses with a status >= 400; the others are socket errors and timeouts.
-function M.done(summary, latency, _)
+-- Main state, once at the end: the run's figures as the members of a JSON object (without
+-- braces). Latencies are in microseconds. errors.status counts the responses with a status
+-- >= 400; the others are socket errors and timeouts.
+function M.result_members(summary, latency)
   local errors = summary.errors
-  io.write(string.format(
-    'BENCH_RESULT {"requests": %d, "duration_us": %d, "bytes": %d, "p50_us": %d, '
+  return string.format(
+    '"requests": %d, "duration_us": %d, "bytes": %d, "p50_us": %d, '
       .. '"p90_us": %d, "p99_us": %d, "max_us": %d, "mean_us": %d, "errors": {"connect": %d, '
-      .. '"read": %d, "write": %d, "status": %d, "timeout": %d}}\n',
+      .. '"read": %d, "write": %d, "status": %d, "timeout": %d}',
     summary.requests, summary.duration, summary.bytes,
     math.floor(latency:percentile(50)), math.floor(latency:percentile(90)),
     math.floor(latency:percentile(99)), latency.max, math.floor(latency.mean),
-    errors.connect, errors.read, errors.write, errors.status, errors.timeout))
+    errors.connect, errors.read, errors.write, errors.status, errors.timeout)
+end
+
+-- Main state, once at the end: the line the harness parses.
+function M.done(summary, latency, _)
+  io.write("BENCH_RESULT {" .. M.result_members(summary, latency) .. "}\n")
 end
 
 return M
