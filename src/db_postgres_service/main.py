@@ -107,6 +107,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
         redirect_slashes=False,
+        # The service's own metrics and access log are its observability. FastAPI's
+        # OpenTelemetry layer, on by default since 0.165, looked its providers up on every
+        # request: 5 % of a worker's CPU with none configured (bench/README.md).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         settings=settings,
     )
     install_problem_handlers(app)
