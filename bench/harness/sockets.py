@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 SAMPLE_SECONDS = 0.5
 # A connection whose received bytes did not grow over this long, while wrk was still sending,
@@ -116,17 +116,16 @@ def parse_client_sockets(output: str, pid: int | None = None) -> dict[int, int]:
     return received
 
 
-def take_sample(port: int, pid: int, elapsed: float) -> Sample:
+def take_sample(port: int, pid: int) -> Sample:
     """The server's accept queue on `port`, and the sockets process `pid` has open to it."""
     listening = _ss(["-Hltn", f"sport = :{port}"])
     clients = _ss(["-Htinp", "state", "established", f"dport = :{port}"])
-    return Sample(elapsed, parse_accept_queue(listening), parse_client_sockets(clients, pid))
+    return Sample(0.0, parse_accept_queue(listening), parse_client_sockets(clients, pid))
 
 
-def _stalled(samples: list[Sample], seconds: float) -> int:
+def _stalled(running: list[Sample]) -> int:
     """Sockets of the last sample taken while wrk still sent whose received bytes did not
     grow since the sample STALL_SECONDS before it (a socket new since then counts from 0)."""
-    running = [sample for sample in samples if sample.elapsed < seconds]
     if not running:
         return 0
     last = running[-1]
@@ -136,15 +135,20 @@ def _stalled(samples: list[Sample], seconds: float) -> int:
 
 
 def account(samples: list[Sample], seconds: float) -> ConnectionAccount:
-    """Seen and served from the last sample, taken while wrk still ran (after its duration
-    it only prints its figures, with every socket still open)."""
-    last = samples[-1].received if samples else {}
+    """Seen and served from the last sample that was complete before wrk's duration ended.
+
+    wrk closes no socket itself: the kernel closes them all as the process exits, and an ss
+    dump that overlaps that exit sees only part of them (seen: 819 of 1024) although wrk had
+    not yet been reaped. A sample completed within the duration sees every socket open.
+    """
+    running = [sample for sample in samples if sample.elapsed < seconds]
+    last = running[-1].received if running else {}
     queues = [sample.accept_queue for sample in samples]
     return ConnectionAccount(
         socket_samples=len(samples),
         connections_seen=len(last),
         connections_served=sum(1 for received in last.values() if received > 0),
-        connections_stalled=_stalled(samples, seconds),
+        connections_stalled=_stalled(running),
         accept_queue_max=max(queues, default=0),
         accept_queue_nonempty_samples=sum(1 for depth in queues if depth > 0),
     )
@@ -172,9 +176,10 @@ class ConnectionSampler:
         started = time.monotonic()
         tick = started
         while self.process.poll() is None:
-            sample = take_sample(self.port, self.process.pid, time.monotonic() - started)
+            sample = take_sample(self.port, self.process.pid)
             if self.process.poll() is None:
-                self.samples.append(sample)
+                # Stamped when complete: account() judges from samples done within the run.
+                self.samples.append(replace(sample, elapsed=time.monotonic() - started))
             tick += SAMPLE_SECONDS
             time.sleep(max(0.0, tick - time.monotonic()))
 
