@@ -178,3 +178,18 @@ def patch_in_background(
         headers=AUTH,
         timeout=30,
     )
+
+
+def worker_pids(parent: int) -> set[int]:
+    workers = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat[1]) == parent and stat[0] != "Z" and b"resource_tracker" not in command:
+            workers.add(int(entry.name))
+    return workers

@@ -34,6 +34,7 @@ from .serving import (
     row_locked,
     serving,
     wait_until,
+    worker_pids,
 )
 
 # One worker that runs one request at a time: a PATCH held on a row lock takes the only place.
@@ -235,21 +236,6 @@ def test_readiness_does_not_wait_for_a_connection_that_requests_hold(database_ur
 
     assert create_still_waiting
     assert ready.status_code == 200
-
-
-def worker_pids(parent: int) -> set[int]:
-    workers = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(stat[1]) == parent and stat[0] != "Z" and b"resource_tracker" not in command:
-            workers.add(int(entry.name))
-    return workers
 
 
 def get_statuses_until(service: Service, path: str, done: object, seconds: float) -> list[Any]:

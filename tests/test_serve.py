@@ -3,6 +3,7 @@
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,7 @@ from .serving import (
     serving,
     wait_until,
     with_suppressed_lookup,
+    worker_pids,
 )
 
 
@@ -122,3 +124,25 @@ def test_metrics_add_up_across_worker_processes(database_url: str) -> None:
         if line.startswith("http_requests_total{") and 'route="/health"' in line
     )
     assert float(line.rsplit(" ", 1)[1]) == sent
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_no_worker_outlives_a_sigkilled_server(database_url: str) -> None:
+    with serving(database_url, WEB_CONCURRENCY="2") as service:
+        assert wait_until(lambda: len(worker_pids(service.process.pid)) == 2, 10)
+        workers = worker_pids(service.process.pid)
+        port = int(service.base_url.rsplit(":", 1)[1])
+
+        service.process.kill()
+        service.process.wait(10)
+
+        assert wait_until(lambda: not any(alive(pid) for pid in workers), 5), "orphan workers"
+        assert wait_until(lambda: port_is_free(port), 5)

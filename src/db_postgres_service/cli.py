@@ -20,6 +20,7 @@ from db_postgres_service.core.config import METRICS_DIR_VARIABLE, Settings
 from db_postgres_service.core.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError
 from db_postgres_service.core.logging import configure_logging
 from db_postgres_service.core.migrations import upgrade_to_head
+from db_postgres_service.core.runtime import SERVER_PID_VARIABLE
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 clients_app = typer.Typer(help="Create, list and revoke the API keys of calling services.")
@@ -125,8 +126,10 @@ def serve(
     configure_logging(settings.log_level, settings.log_format)
     allow_open_files(settings.max_connections_per_worker * workers)
     with database() as db, metrics_directory():
-        # Worker processes build their own settings from the environment.
+        # Worker processes build their own settings from the environment, and stop when this
+        # process dies (core/runtime.py).
         os.environ["DATABASE_URL"] = db.url
+        os.environ[SERVER_PID_VARIABLE] = str(os.getpid())
         if migrate or db.embedded:
             upgrade_to_head(db.url)
         if db.created:

