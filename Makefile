@@ -34,8 +34,9 @@ test: $(VENV)/.installed-dev
 migrate: $(VENV)/.installed-run
 	$(BIN)/db-postgres-service migrate
 
-# Load test of the service against the tutorial baseline (bench/README.md); needs wrk and
-# pgbench (apt-get install wrk postgresql-client). BENCH_* variables shorten or narrow it.
+# Load test of the service against the tutorial baseline (bench/README.md); needs wrk,
+# pgbench and ss (apt-get install wrk postgresql-client iproute2). BENCH_* variables shorten
+# or narrow it.
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/run.py
 

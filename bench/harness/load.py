@@ -117,12 +117,20 @@ def _parse_wrk(output: str, connections: int, account: ConnectionAccount) -> Wrk
 
 
 def run_wrk(
-    target: Target, scenario: str, connections: int, seconds: int, threads: int
+    target: Target,
+    scenario: str,
+    connections: int,
+    seconds: int,
+    threads: int,
+    *,
+    shared_port: bool = False,
 ) -> WrkResult:
     """One wrk run of a scenario script against a target; a fresh nonce keeps creates unique.
 
     While it runs, `ss` samples the target's port: wrk's figures only hold the connections
-    that were answered, the samples show the ones that were not.
+    that were answered, the samples show the ones that were not. `shared_port`: another
+    client (the overload's health prober) connects to the port too, so the samples keep only
+    wrk's own sockets, which costs ss a walk through every process's open files.
     """
     script = WRK_DIR / f"{scenario}.lua"
     command = [
@@ -150,7 +158,7 @@ def run_wrk(
         stderr=subprocess.PIPE,
         text=True,
     )
-    sampler = ConnectionSampler(_port(target), process)
+    sampler = ConnectionSampler(_port(target), process, only_owner=shared_port)
     sampler.start()
     try:
         stdout, stderr = process.communicate(timeout=seconds + 60)

@@ -135,7 +135,7 @@ def run_overload(
     prober = HealthProber(address.hostname or "127.0.0.1", address.port or 80, PROBE_PATH)
     prober.start()
     try:
-        load = run_wrk(target, "overload", OVERLOAD_CONNECTIONS, seconds, threads)
+        load = run_wrk(target, "overload", OVERLOAD_CONNECTIONS, seconds, threads, shared_port=True)
     finally:
         probes = prober.stop()
     recovery = run_wrk(target, "by_id", RECOVERY_CONNECTIONS, recovery_seconds, threads)

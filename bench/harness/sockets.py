@@ -116,10 +116,13 @@ def parse_client_sockets(output: str, pid: int | None = None) -> dict[int, int]:
     return received
 
 
-def take_sample(port: int, pid: int) -> Sample:
-    """The server's accept queue on `port`, and the sockets process `pid` has open to it."""
+def take_sample(port: int, pid: int | None) -> Sample:
+    """The server's accept queue on `port`, and the sockets open to it: only those of process
+    `pid` when given. Finding sockets' owners (`-p`) walks every process's open files, a
+    burst of CPU twice a second that is kept out of the runs whose tails are judged."""
     listening = _ss(["-Hltn", f"sport = :{port}"])
-    clients = _ss(["-Htinp", "state", "established", f"dport = :{port}"])
+    options = "-Htin" if pid is None else "-Htinp"
+    clients = _ss([options, "state", "established", f"dport = :{port}"])
     return Sample(0.0, parse_accept_queue(listening), parse_client_sockets(clients, pid))
 
 
@@ -158,13 +161,13 @@ def account(samples: list[Sample], seconds: float) -> ConnectionAccount:
 class ConnectionSampler:
     """A thread sampling `port` every SAMPLE_SECONDS until `process` (wrk) exits.
 
-    A sample is kept only if wrk was still running once it was taken: one taken while wrk
-    exits could see its sockets half closed. So the last kept sample is the last one before
-    wrk's exit, with all its connections still open.
+    A sample is kept only if wrk was still running once it was taken, and account() judges
+    the connections from the last one completed within wrk's duration (see there).
     """
 
     port: int
     process: subprocess.Popen[str]
+    only_owner: bool = False
     samples: list[Sample] = field(default_factory=list)
     _thread: threading.Thread | None = None
 
@@ -176,7 +179,7 @@ class ConnectionSampler:
         started = time.monotonic()
         tick = started
         while self.process.poll() is None:
-            sample = take_sample(self.port, self.process.pid)
+            sample = take_sample(self.port, self.process.pid if self.only_owner else None)
             if self.process.poll() is None:
                 # Stamped when complete: account() judges from samples done within the run.
                 self.samples.append(replace(sample, elapsed=time.monotonic() - started))
