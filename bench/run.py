@@ -155,9 +155,10 @@ def _overload(results: RunResults, service: Target) -> None:
     config = results.config
     say(
         f"  overload     service: {config.overload_seconds} s GET by id "
-        f"@{OVERLOAD_CONNECTIONS}, then {config.duration} s @64"
+        f"@{OVERLOAD_CONNECTIONS} between two {config.duration} s runs @64"
     )
     overload = run_overload(service, config.overload_seconds, config.duration, config.threads)
+    say(_run_line("before", service, overload.before))
     say(_run_line("overload", service, overload.load))
     say(_run_line("recovery", service, overload.recovery))
     results.overload = overload

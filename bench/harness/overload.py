@@ -4,7 +4,7 @@ reachable for its probes, leave no connection unanswered, and recover at once?
 wrk GET by id at OVERLOAD_CONNECTIONS for BENCH_OVERLOAD_SECONDS (overload.lua tallies the
 statuses and the 503s with Retry-After) while a thread opens a new connection for
 `GET /health` every PROBE_INTERVAL_SECONDS; then at once GET by id at RECOVERY_CONNECTIONS for
-BENCH_DURATION, to compare with by_id at the same count measured earlier in the run.
+BENCH_DURATION, to compare with the same run measured just before the flood.
 """
 
 import socket
@@ -98,6 +98,7 @@ def _get_status(host: str, port: int, path: str) -> int:
 @dataclass(frozen=True)
 class OverloadResult:
     seconds: int
+    before: WrkResult
     load: WrkResult
     probes: list[Probe]
     recovery: WrkResult
@@ -117,6 +118,7 @@ class OverloadResult:
     def as_json(self) -> dict[str, Any]:
         return {
             "seconds": self.seconds,
+            "before": self.before.as_json(),
             "load": self.load.as_json(),
             "probes": [asdict(probe) for probe in self.probes],
             "probe_max_ms": self.probe_max_ms,
@@ -130,7 +132,11 @@ class OverloadResult:
 def run_overload(
     target: Target, seconds: int, recovery_seconds: int, threads: int
 ) -> OverloadResult:
-    """The overload run with the health prober beside it, then the recovery run at once."""
+    """GET by id at RECOVERY_CONNECTIONS, the overload run with the health prober beside it,
+    then the same GET by id run again at once. The recovery is compared with the run just
+    before the flood, not with one measured many minutes earlier: on this shared machine
+    runs of the same scenario spread by a third within minutes."""
+    before = run_wrk(target, "by_id", RECOVERY_CONNECTIONS, recovery_seconds, threads)
     address = urlsplit(target.base_url)
     prober = HealthProber(address.hostname or "127.0.0.1", address.port or 80, PROBE_PATH)
     prober.start()
@@ -139,4 +145,4 @@ def run_overload(
     finally:
         probes = prober.stop()
     recovery = run_wrk(target, "by_id", RECOVERY_CONNECTIONS, recovery_seconds, threads)
-    return OverloadResult(seconds, load, probes, recovery)
+    return OverloadResult(seconds, before, load, probes, recovery)

@@ -154,9 +154,9 @@ def _overload_lines(results: RunResults) -> list[str]:
         f"{recovery.rps:.0f} req/s, p99 {recovery.p99_ms:.1f} ms, {recovery.errors} errors, "
         f"{recovery.connections_summary}",
     ]
-    by_id = results.find("by_id", recovery.connections)
-    if by_id is not None and by_id.service.rps:
-        lines[-1] += f" ({recovery.rps / by_id.service.rps:.0%} of by_id @{by_id.connections})"
+    before = overload.before
+    if before.rps:
+        lines[-1] += f" ({recovery.rps / before.rps:.0%} of the {before.rps:.0f} req/s just before)"
     return lines
 
 
