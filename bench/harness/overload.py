@@ -2,97 +2,109 @@
 reachable for its probes, leave no connection unanswered, and recover at once?
 
 wrk GET by id at OVERLOAD_CONNECTIONS for BENCH_OVERLOAD_SECONDS (overload.lua tallies the
-statuses and the 503s with Retry-After) while a thread opens a new connection for
-`GET /health` every PROBE_INTERVAL_SECONDS; then at once GET by id at RECOVERY_CONNECTIONS for
+statuses and the 503s with Retry-After) while a process of its own (bench.harness.prober)
+opens a new connection for `GET /health` every half second, and one to an idle server for
+comparison; then at once GET by id at RECOVERY_CONNECTIONS for
 BENCH_DURATION, to compare with the same run measured just before the flood.
 """
 
-import socket
-import threading
+import json
+import subprocess
+import sys
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
+from bench.harness.config import REPO_DIR
 from bench.harness.load import WrkResult, run_wrk
+from bench.harness.ports import free_port
 from bench.harness.servers import Target
 
 OVERLOAD_CONNECTIONS = 1024
 RECOVERY_CONNECTIONS = 64
 PROBE_PATH = "/health"
-PROBE_INTERVAL_SECONDS = 0.5
-PROBE_TIMEOUT_SECONDS = 1.0
 # The target: every probe answered 200 within this, however loaded the service is.
 HEALTH_PROBE_MAX_MS = 100.0
+IDLE_SERVER_START_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
 class Probe:
-    """One `GET /health` on a new connection: its status (None when it failed) and time."""
+    """One `GET` on a new connection: its status (None when it failed) and time."""
 
     elapsed_ms: float
     status: int | None
     error: str | None
 
 
-@dataclass
-class HealthProber:
-    """A thread probing the target's liveness route until stopped; each probe opens a new
-    connection, as a load balancer's or orchestrator's health check does."""
+@dataclass(frozen=True)
+class Probes:
+    """What the prober process saw: the service's liveness route and the idle server, probed
+    one after the other every tick, and whether it ran with real-time scheduling."""
 
-    host: str
-    port: int
-    path: str
-    probes: list[Probe] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    scheduling: str
+    service: list[Probe]
+    idle_server: list[Probe]
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="health-prober", daemon=True)
-        self._thread.start()
 
-    def stop(self) -> list[Probe]:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        return self.probes
+@contextmanager
+def _idle_server() -> Iterator[str]:
+    """An HTTP server that only answers 200, in its own process at normal priority."""
+    port = free_port()
+    command = [sys.executable, "-m", "bench.harness.idle_server", str(port)]
+    server = subprocess.Popen(command, cwd=REPO_DIR)  # noqa: S603 - our own module
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + IDLE_SERVER_START_SECONDS
+        while True:
+            try:
+                httpx.get(url, timeout=1.0)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield url
+    finally:
+        server.terminate()
+        server.wait()
 
-    def _run(self) -> None:
-        tick = time.monotonic()
-        while not self._stop.is_set():
-            self.probes.append(self._probe())
-            tick += PROBE_INTERVAL_SECONDS
-            self._stop.wait(max(0.0, tick - time.monotonic()))
 
-    def _probe(self) -> Probe:
-        """One request on a new connection over a plain socket, timed from connect to the
-        end of the answer. An HTTP client object per probe (httpx builds an SSL context)
-        costs 20-40 ms of CPU before it sends a byte, which the flood on this machine's two
-        cores stretched to hundreds of ms: that measured the prober, not the service."""
-        started = time.perf_counter()
+@contextmanager
+def probing(service_url: str) -> Iterator[list[Probes]]:
+    """`bench.harness.prober` on the service's liveness route and on an idle server while
+    the block runs; the list it yields holds their Probes once the block has ended."""
+    collected: list[Probes] = []
+    with _idle_server() as idle_url:
+        command = [sys.executable, "-m", "bench.harness.prober", service_url, idle_url]
+        prober = subprocess.Popen(  # noqa: S603 - our own module
+            command, cwd=REPO_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         try:
-            status = _get_status(self.host, self.port, self.path)
-        except (OSError, ValueError) as error:
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            return Probe(round(elapsed_ms, 2), None, type(error).__name__)
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        return Probe(round(elapsed_ms, 2), status, None)
+            yield collected
+        finally:
+            output, _ = prober.communicate(input="", timeout=30)
+        collected.append(_parse_probes(output, service_url))
 
 
-def _get_status(host: str, port: int, path: str) -> int:
-    """The status of `GET path` on a new connection that the server closes after answering."""
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
-    with socket.create_connection((host, port), timeout=PROBE_TIMEOUT_SECONDS) as connection:
-        connection.sendall(request)
-        answer = b""
-        while chunk := connection.recv(65536):
-            answer += chunk
-    status_line = answer.split(b"\r\n", 1)[0].split()
-    if len(status_line) < 2 or not status_line[1].isdigit():
-        raise ValueError(f"not an HTTP answer: {answer[:80]!r}")
-    return int(status_line[1])
+def _parse_probes(output: str, service_url: str) -> Probes:
+    lines = [json.loads(line) for line in output.splitlines() if line.strip()]
+    scheduling = next((line["scheduling"] for line in lines if "scheduling" in line), "unknown")
+    service: list[Probe] = []
+    idle: list[Probe] = []
+    for line in lines:
+        if "url" in line:
+            probe = Probe(line["elapsed_ms"], line["status"], line["error"])
+            (service if line["url"] == service_url else idle).append(probe)
+    return Probes(scheduling, service, idle)
+
+
+def _max_ms(probes: list[Probe]) -> float | None:
+    return max((probe.elapsed_ms for probe in probes), default=None)
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,8 @@ class OverloadResult:
     before: WrkResult
     load: WrkResult
     probes: list[Probe]
+    idle_probes: list[Probe]
+    prober_scheduling: str
     recovery: WrkResult
 
     def probes_over(self, limit_ms: float) -> int:
@@ -113,7 +127,11 @@ class OverloadResult:
 
     @property
     def probe_max_ms(self) -> float | None:
-        return max((probe.elapsed_ms for probe in self.probes), default=None)
+        return _max_ms(self.probes)
+
+    @property
+    def idle_probe_max_ms(self) -> float | None:
+        return _max_ms(self.idle_probes)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -125,6 +143,9 @@ class OverloadResult:
             "probe_limit_ms": HEALTH_PROBE_MAX_MS,
             "probes_over_limit": self.probes_over(HEALTH_PROBE_MAX_MS),
             "probe_failures": self.probe_failures,
+            "prober_scheduling": self.prober_scheduling,
+            "idle_probes": [asdict(probe) for probe in self.idle_probes],
+            "idle_probe_max_ms": self.idle_probe_max_ms,
             "recovery": self.recovery.as_json(),
         }
 
@@ -137,12 +158,10 @@ def run_overload(
     before the flood, not with one measured many minutes earlier: on this shared machine
     runs of the same scenario spread by a third within minutes."""
     before = run_wrk(target, "by_id", RECOVERY_CONNECTIONS, recovery_seconds, threads)
-    address = urlsplit(target.base_url)
-    prober = HealthProber(address.hostname or "127.0.0.1", address.port or 80, PROBE_PATH)
-    prober.start()
-    try:
+    with probing(target.base_url + PROBE_PATH) as collected:
         load = run_wrk(target, "overload", OVERLOAD_CONNECTIONS, seconds, threads, shared_port=True)
-    finally:
-        probes = prober.stop()
+    probes = collected[0]
     recovery = run_wrk(target, "by_id", RECOVERY_CONNECTIONS, recovery_seconds, threads)
-    return OverloadResult(seconds, before, load, probes, recovery)
+    return OverloadResult(
+        seconds, before, load, probes.service, probes.idle_server, probes.scheduling, recovery
+    )

@@ -136,7 +136,8 @@ def _probes(overload: OverloadResult) -> str:
         f"GET /health on a new connection every 0.5 s: {len(overload.probes)} probes, "
         f"max {overload.probe_max_ms:.1f} ms, "
         f"{overload.probes_over(HEALTH_PROBE_MAX_MS)} over {HEALTH_PROBE_MAX_MS:g} ms, "
-        f"{overload.probe_failures} not 200"
+        f"{overload.probe_failures} not 200 (prober scheduling: {overload.prober_scheduling}; "
+        f"an idle server probed beside it: max {overload.idle_probe_max_ms or 0:.1f} ms)"
     )
 
 

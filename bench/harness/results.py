@@ -300,7 +300,9 @@ def _probe_check(overload: OverloadResult) -> Check:
     failures = overload.probe_failures
     detail = (
         f"{len(overload.probes)} probes, max {overload.probe_max_ms:.1f} ms, "
-        f"{over} over {HEALTH_PROBE_MAX_MS:g} ms, {failures} not 200"
+        f"{over} over {HEALTH_PROBE_MAX_MS:g} ms, {failures} not 200; "
+        f"prober scheduling {overload.prober_scheduling}, "
+        f"idle server max {overload.idle_probe_max_ms or 0:.1f} ms"
     )
     return Check("FAIL" if over or failures else "PASS", name, detail)
 
