@@ -9,7 +9,10 @@ import httpx
 import pytest
 from pwdlib import PasswordHash
 
-from .helpers import ARGON2_HASH, BCRYPT_HASH, Database, assert_problem, new_user
+from db_postgres_service.main import create_app
+
+from .conftest import make_settings
+from .helpers import ARGON2_HASH, BCRYPT_HASH, Database, assert_problem, http_client, new_user
 
 
 async def test_create_answers_201_with_the_user_location_and_etag(
@@ -92,6 +95,31 @@ async def test_create_refuses_a_hash_in_an_unknown_format(
     problem = assert_problem(response, 422, "validation-failed")
     assert [error["loc"] for error in problem["errors"]] == [["body", "password_hash"]]
     assert "5f4dcc3b" not in response.text
+    assert await db.scalar("SELECT count(*) FROM users") == 0
+
+
+@pytest.mark.parametrize(
+    ("password_hash", "reason"),
+    [
+        ("$2b$99$" + BCRYPT_HASH[7:], "bcrypt cost 04-31"),
+        ("$2b$03$" + BCRYPT_HASH[7:], "bcrypt cost 04-31"),
+        (ARGON2_HASH.replace("t=3", "t=0"), "m and t 1-999999999"),
+        (ARGON2_HASH.replace("p=4", "p=0"), "p 1-9999999"),
+        (ARGON2_HASH.replace("m=65536", "m=16"), "memory (m) must be at least 8 x parallelism"),
+    ],
+)
+async def test_create_refuses_a_hash_whose_parameters_no_password_could_ever_match(
+    client: httpx.AsyncClient, db: Database, password_hash: str, reason: str
+) -> None:
+    body = new_user()
+    del body["password"]
+    body["password_hash"] = password_hash
+
+    response = await client.post("/api/v1/users", json=body)
+
+    problem = assert_problem(response, 422, "validation-failed")
+    assert [error["loc"] for error in problem["errors"]] == [["body", "password_hash"]]
+    assert reason in problem["errors"][0]["msg"]
     assert await db.scalar("SELECT count(*) FROM users") == 0
 
 
@@ -279,6 +307,28 @@ async def test_a_chunked_body_over_one_mebibyte_is_413(
     )
 
     assert "content-length" not in response.request.headers
+    assert_problem(response, 413, "payload-too-large")
+    assert await db.scalar("SELECT count(*) FROM users") == 0
+
+
+@pytest.fixture
+async def small_limit_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(make_settings(database_url, max_body_bytes=1024))
+    async with app.router.lifespan_context(app), http_client(httpx.ASGITransport(app=app)) as c:
+        yield c
+
+
+@pytest.mark.parametrize("size", [1025, 4096])
+async def test_a_body_over_a_lowered_limit_is_413_whatever_path_serves_it(
+    small_limit_client: httpx.AsyncClient, db: Database, size: int
+) -> None:
+    raw = json.dumps(new_user()).encode()
+    body = raw + b" " * (size - len(raw))
+
+    response = await small_limit_client.post(
+        "/api/v1/users", content=body, headers={"content-type": "application/json"}
+    )
+
     assert_problem(response, 413, "payload-too-large")
     assert await db.scalar("SELECT count(*) FROM users") == 0
 

@@ -77,6 +77,7 @@ async def test_patch_imports_a_password_hash(client: httpx.AsyncClient, db: Data
         {"id": 9},
         {"nickname": "x"},
         {"username": "no spaces allowed"},
+        {"password_hash": "$2b$32$" + BCRYPT_HASH[7:]},
     ],
 )
 async def test_patch_refuses_an_invalid_body_and_changes_nothing(

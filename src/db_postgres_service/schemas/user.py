@@ -10,10 +10,14 @@ from pydantic import MISSING, AfterValidator, BaseModel, ConfigDict, Field, mode
 from db_postgres_service.schemas.common import RequestBody
 
 EMAIL_MAX_LENGTH = 254
+# Hashes whose parameters their algorithm accepts (argon2.h; bcrypt's cost 4-31), as far as a
+# pattern can say it: argon2's memory must also be at least 8 x its parallelism. Costs above
+# nine digits are refused too: within the libraries' range, but no login would ever finish.
 _ARGON2_HASH = re.compile(
-    r"\$argon2(id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+"
+    r"\$argon2(?:id|i|d)\$v=(?:16|19)\$m=([1-9][0-9]{0,8}),t=[1-9][0-9]{0,8},p=([1-9][0-9]{0,6})"
+    r"\$[A-Za-z0-9+/]{11,}\$[A-Za-z0-9+/]{6,}"
 )
-_BCRYPT_HASH = re.compile(r"\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}")
+_BCRYPT_HASH = re.compile(r"\$2[aby]\$(?:0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
 # The same rules for the OpenAPI document (a JSON Schema pattern is a search, hence the anchors).
 _HASH_PATTERN = f"^(?:{_ARGON2_HASH.pattern}|{_BCRYPT_HASH.pattern})$"
 
@@ -48,10 +52,18 @@ def normalise_email(value: str) -> str:
     return checked.normalized.lower()
 
 
-def _known_hash_format(value: str) -> str:
-    if _ARGON2_HASH.fullmatch(value) or _BCRYPT_HASH.fullmatch(value):
-        return value
-    raise ValueError("must be an argon2 hash in PHC form or a bcrypt hash in modular crypt form")
+def _usable_hash(value: str) -> str:
+    """An imported hash that some password can match: an unusable one would lock its user out."""
+    argon2 = _ARGON2_HASH.fullmatch(value)
+    if argon2 is None and not _BCRYPT_HASH.fullmatch(value):
+        raise ValueError(
+            "must be an argon2 hash in PHC form or a bcrypt hash in modular crypt form whose "
+            "parameters the algorithm accepts: bcrypt cost 04-31; argon2 v=16 or 19, m and t "
+            "1-999999999, p 1-9999999, a salt of 8 bytes or more and a hash of 4 or more"
+        )
+    if argon2 is not None and int(argon2[1]) < 8 * int(argon2[2]):
+        raise ValueError("argon2 memory (m) must be at least 8 x parallelism (p) KiB")
+    return value
 
 
 Email = Annotated[
@@ -72,11 +84,13 @@ PasswordHashText = Annotated[
     str,
     Field(
         max_length=255,
-        description="An argon2 hash in PHC form or a bcrypt hash in modular crypt form.",
+        description="An argon2 hash in PHC form or a bcrypt hash in modular crypt form, with "
+        "parameters its algorithm accepts (the pattern), and for argon2 a memory (m) of at least "
+        "8 x its parallelism (p) KiB, which a pattern cannot say (format `password-hash`).",
         examples=["$2b$12$GhvMmNVjRW29ulnudl.LbuAnUtN/LRfe1JsBm1Xu6LE3059z5Tr8m"],
-        json_schema_extra={"pattern": _HASH_PATTERN},
+        json_schema_extra={"pattern": _HASH_PATTERN, "format": "password-hash"},
     ),
-    AfterValidator(_known_hash_format),
+    AfterValidator(_usable_hash),
 ]
 
 
