@@ -21,13 +21,17 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from db_postgres_service.core.api_keys import Scope, key_digest
+from db_postgres_service.api.route_table import RouteTable
+from db_postgres_service.core.api_keys import key_digest
 from db_postgres_service.core.config import Settings
 from db_postgres_service.core.embedded_postgres import EmbeddedPostgres
 from db_postgres_service.core.migrations import upgrade_to_head
 from db_postgres_service.main import create_app
 
 from .helpers import TEST_API_KEY, Database, http_client
+
+# Every scope the routes declare: the test key may do anything.
+API_SCOPES = RouteTable(create_app().routes).scopes
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -55,7 +59,7 @@ async def _register_test_client(url: str) -> None:
             "tests",
             TEST_API_KEY[:12],
             key_digest(TEST_API_KEY),
-            [scope.value for scope in Scope],
+            sorted(API_SCOPES),
         )
     finally:
         await connection.close()
@@ -68,19 +72,22 @@ class ThrowAwayDatabases:
         self.server_url = Settings(database_url=server_url).database_url
         self.created: list[str] = []
 
-    def create(self, *, migrated: bool = True) -> str:
+    def create(self, *, migrated: bool = True, copy_of: str | None = None) -> str:
+        """A new database: migrated (with the test client), empty, or a copy of another of
+        these (which nothing may be connected to meanwhile)."""
         name = f"dps_test_{uuid.uuid4().hex[:12]}"
-        asyncio.run(_admin(self.server_url, f'CREATE DATABASE "{name}"'))
+        template = f' TEMPLATE "{make_url(copy_of).database}"' if copy_of else ""
+        asyncio.run(_admin(self.server_url, f'CREATE DATABASE "{name}"{template}'))
         self.created.append(name)
         url = with_database(self.server_url, name)
-        if migrated:
+        if migrated and not copy_of:
             upgrade_to_head(url)
             asyncio.run(_register_test_client(url))
         return url
 
-    async def acreate(self, *, migrated: bool = True) -> str:
+    async def acreate(self, *, migrated: bool = True, copy_of: str | None = None) -> str:
         """`create` from a coroutine: asyncio.run and Alembic need a thread without a loop."""
-        return await asyncio.to_thread(self.create, migrated=migrated)
+        return await asyncio.to_thread(self.create, migrated=migrated, copy_of=copy_of)
 
     def drop_all(self) -> None:
         for name in self.created:

@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from db_postgres_service.clients import create_client, revoke_client
-from db_postgres_service.core.api_keys import Scope
 from db_postgres_service.main import create_app
 
 from .conftest import make_settings
@@ -24,7 +23,7 @@ def transport(app: FastAPI) -> httpx.ASGITransport:
     return httpx.ASGITransport(app=app)
 
 
-async def key_with(database_url: str, *scopes: Scope, name: str = "caller") -> str:
+async def key_with(database_url: str, *scopes: str, name: str = "caller") -> str:
     return await create_client(database_url, name, list(scopes))
 
 
@@ -66,7 +65,7 @@ async def test_the_scheme_name_is_case_insensitive(
 async def test_a_key_without_the_write_scope_cannot_create(
     transport: httpx.ASGITransport, database_url: str
 ) -> None:
-    key = await key_with(database_url, Scope.USERS_READ, Scope.USERS_AUTHENTICATE)
+    key = await key_with(database_url, "users:read", "users:authenticate")
     async with http_client(transport, key=key) as reader:
         response = await reader.post("/api/v1/users", json=new_user())
         listed = await reader.get("/api/v1/users")
@@ -80,7 +79,7 @@ async def test_a_key_without_the_read_scope_cannot_read(
     transport: httpx.ASGITransport, client: httpx.AsyncClient, database_url: str
 ) -> None:
     user = await create(client)
-    key = await key_with(database_url, Scope.USERS_WRITE)
+    key = await key_with(database_url, "users:write")
     async with http_client(transport, key=key) as writer:
         response = await writer.get(f"/api/v1/users/{user['id']}")
         deleted = await writer.delete(f"/api/v1/users/{user['id']}")
@@ -94,8 +93,8 @@ async def test_authenticate_needs_its_own_scope(
 ) -> None:
     await create(client, name="alice")
     login = {"login": "alice", "password": "correct horse battery"}
-    writer_key = await key_with(database_url, Scope.USERS_READ, Scope.USERS_WRITE)
-    checker_key = await key_with(database_url, Scope.USERS_AUTHENTICATE, name="login")
+    writer_key = await key_with(database_url, "users:read", "users:write")
+    checker_key = await key_with(database_url, "users:authenticate", name="login")
     async with http_client(transport, key=writer_key) as writer:
         refused = await writer.post("/api/v1/users/authenticate", json=login)
     async with http_client(transport, key=checker_key) as checker:
@@ -126,7 +125,7 @@ async def test_operations_routes_need_no_key(transport: httpx.ASGITransport, pat
 async def test_a_revoked_key_stops_working_within_five_seconds(
     transport: httpx.ASGITransport, database_url: str
 ) -> None:
-    key = await key_with(database_url, Scope.USERS_READ, name="leaving")
+    key = await key_with(database_url, "users:read", name="leaving")
     async with http_client(transport, key=key) as leaving:
         assert (await leaving.get("/api/v1/users")).status_code == 200
 
@@ -142,7 +141,7 @@ async def test_a_revoked_key_stops_working_within_five_seconds(
 async def test_a_new_key_works_at_once_and_only_its_hash_is_stored(
     transport: httpx.ASGITransport, database_url: str, client: httpx.AsyncClient
 ) -> None:
-    key = await key_with(database_url, Scope.USERS_READ, name="fresh")
+    key = await key_with(database_url, "users:read", name="fresh")
 
     async with http_client(transport, key=key) as fresh:
         assert (await fresh.get("/api/v1/users")).status_code == 200
@@ -178,7 +177,7 @@ async def test_a_key_that_cannot_be_checked_because_the_database_is_down_is_503(
 async def test_idempotency_keys_are_scoped_to_the_calling_client(
     transport: httpx.ASGITransport, database_url: str, client: httpx.AsyncClient
 ) -> None:
-    other = await key_with(database_url, Scope.USERS_WRITE, name="other")
+    other = await key_with(database_url, "users:write", name="other")
     headers = {"Idempotency-Key": "shared-key"}
 
     first = await client.post("/api/v1/users", json=new_user("alice"), headers=headers)
@@ -196,6 +195,6 @@ async def test_the_openapi_document_declares_the_bearer_scheme_and_its_problems(
 
     assert document["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
     operation = document["paths"]["/api/v1/users/{user_id}"]["get"]
-    assert operation["security"] == [{"apiKey": []}]
+    assert operation["security"] == [{"apiKey": ["users:read"]}]
     assert {"401", "403"} <= set(operation["responses"])
-    assert "security" not in document["paths"]["/health"]["get"]
+    assert document["paths"]["/health"]["get"]["security"] == []

@@ -3,6 +3,9 @@
 import httpx
 import pytest
 
+from db_postgres_service.repositories.user_reader import UserReader
+from db_postgres_service.repositories.user_writer import UserWriter
+
 from .helpers import assert_problem, create
 
 
@@ -85,3 +88,36 @@ async def test_the_interactive_docs_are_served(client: httpx.AsyncClient) -> Non
 
     assert response.status_code == 200
     assert "swagger" in response.text.lower()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "broken"),
+    [
+        # Served in front of FastAPI (api/hot_paths.py).
+        ("GET", "/api/v1/users/1", "UserReader.get"),
+        # Served by FastAPI's route.
+        ("DELETE", "/api/v1/users/1", "UserWriter.delete"),
+    ],
+)
+async def test_a_genuine_bug_is_a_500_problem_on_every_path_and_is_logged(
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    method: str,
+    path: str,
+    broken: str,
+) -> None:
+    owner_name, method_name = broken.split(".")
+    owner = {"UserReader": UserReader, "UserWriter": UserWriter}[owner_name]
+
+    async def bug(*_: object) -> None:
+        raise RuntimeError("a bug, with a secret in its message")
+
+    monkeypatch.setattr(owner, method_name, bug)
+
+    response = await client.request(method, path, headers={"X-Request-ID": "bug-1"})
+
+    problem = assert_problem(response, 500, "internal")
+    assert problem["request_id"] == "bug-1"
+    assert "secret" not in response.text
+    assert any(record.message == "unhandled error" and record.exc_info for record in caplog.records)

@@ -14,8 +14,8 @@ from typing import Annotated
 
 import typer
 
+from db_postgres_service.api.route_table import RouteTable
 from db_postgres_service.clients import create_client, list_clients, revoke_client
-from db_postgres_service.core.api_keys import Scope
 from db_postgres_service.core.config import METRICS_DIR_VARIABLE, Settings
 from db_postgres_service.core.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError
 from db_postgres_service.core.logging import configure_logging
@@ -134,7 +134,7 @@ def serve(
             upgrade_to_head(db.url)
         if db.created:
             # A newcomer's first run: a key to try /docs with at once, shown this one time.
-            key = asyncio.run(create_client(db.url, "dev", list(Scope)))
+            key = asyncio.run(create_client(db.url, "dev", sorted(api_scopes())))
             typer.secho(f"API key of the 'dev' client (all scopes): {key}", fg="green")
         logger.info(
             "serving on http://%s:%s with %s workers",
@@ -175,8 +175,19 @@ def migrate() -> None:
 
 
 ScopeOption = Annotated[
-    list[Scope], typer.Option("--scope", help="Repeat for each scope the client needs.")
+    list[str],
+    typer.Option(
+        "--scope",
+        help="Repeat for each scope the client needs (`clients scopes` lists them).",
+    ),
 ]
+
+
+def api_scopes() -> frozenset[str]:
+    """The scopes the routes declare (api/scopes.py); imported here, as it loads every route."""
+    from db_postgres_service.main import create_app
+
+    return RouteTable(create_app().routes).scopes
 
 
 @clients_app.command("create")
@@ -184,12 +195,22 @@ def clients_create(name: str, scope: ScopeOption) -> None:
     """Create a key for NAME and print it once; a second key for NAME starts a rotation."""
     if not _CLIENT_NAME.fullmatch(name):
         raise typer.Exit(_fail("NAME must be 1-100 characters of A-Z a-z 0-9 _ . -"))
-    if not scope:
-        raise typer.Exit(_fail("Give at least one --scope: " + ", ".join(s.value for s in Scope)))
+    known = api_scopes()
+    unknown = sorted(set(scope) - known)
+    if not scope or unknown:
+        problem = f"No route needs the scope {unknown[0]!r}" if unknown else "No --scope given"
+        raise typer.Exit(_fail(f"{problem}; give one or more of: {', '.join(sorted(known))}"))
     with database() as db:
         key = asyncio.run(create_client(db.url, name, scope))
     typer.echo(key)
     typer.secho("Store it now: only its hash is kept.", err=True, fg="yellow")
+
+
+@clients_app.command("scopes")
+def clients_scopes() -> None:
+    """Every scope a key can hold: those the routes declare."""
+    for scope in sorted(api_scopes()):
+        typer.echo(scope)
 
 
 @clients_app.command("list")

@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from db_postgres_service.core.api_keys import Scope, new_key
+from db_postgres_service.core.api_keys import new_key
 from db_postgres_service.core.database import unit_of_work
 from db_postgres_service.repositories.api_client_repository import ApiClientRepository, ClientKey
 
@@ -21,7 +21,7 @@ async def _clients(database_url: str) -> AsyncIterator[ApiClientRepository]:
         await engine.dispose()
 
 
-async def create_client(database_url: str, name: str, scopes: list[Scope]) -> str:
+async def create_client(database_url: str, name: str, scopes: list[str]) -> str:
     """Add a key for `name` (a second one while it rotates) and return it; only its hash stays."""
     key = new_key()
     async with _clients(database_url) as clients:
@@ -29,7 +29,7 @@ async def create_client(database_url: str, name: str, scopes: list[Scope]) -> st
             name=name,
             key_prefix=key.prefix,
             key_hash=key.digest,
-            scopes=sorted({scope.value for scope in scopes}),
+            scopes=sorted(set(scopes)),
         )
     return key.key
 

@@ -19,6 +19,8 @@ from db_postgres_service.api.middleware import RequestContextMiddleware
 from db_postgres_service.api.observability import ObservabilityMiddleware
 from db_postgres_service.api.openapi import install_openapi
 from db_postgres_service.api.problems import install_problem_handlers
+from db_postgres_service.api.retries import RetryCollisions
+from db_postgres_service.api.route_table import RouteTable
 from db_postgres_service.api.v1.users import HOT_CREATE, HOT_PAGE, HOT_READS
 from db_postgres_service.core.config import Settings
 from db_postgres_service.core.database import (
@@ -55,10 +57,14 @@ class DataService(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         settings = self.settings
-        app: ASGIApp = HotCreates(super().build_middleware_stack(), HOT_CREATE)
-        app = HotPages(app, HOT_PAGE)
-        app = HotReads(app, HOT_READS)
-        app = AuthenticationMiddleware(app)
+        # Built with the stack, on the first request or lifespan event: every route is there.
+        routes = RouteTable(self.routes)
+        app: ASGIApp = super().build_middleware_stack()
+        if settings.fast_lane:
+            app = HotCreates(app, HOT_CREATE, max_body_bytes=settings.max_body_bytes)
+            app = HotPages(app, HOT_PAGE)
+            app = HotReads(app, HOT_READS)
+        app = AuthenticationMiddleware(app, routes)
         # Outside authentication, whose key lookup is work too; inside observability, so that
         # a refused request is counted and logged like any other.
         app = AdmissionMiddleware(
@@ -68,7 +74,7 @@ class DataService(FastAPI):
             queue_timeout=settings.request_queue_timeout,
             exempt_paths=PROBE_PATHS,
         )
-        app = ObservabilityMiddleware(app)
+        app = ObservabilityMiddleware(app, routes)
         return RequestContextMiddleware(app, max_body_bytes=settings.max_body_bytes)
 
 
@@ -115,9 +121,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
     )
     install_problem_handlers(app)
+    # Inside FastAPI's last-resort layer, outside its exception handlers (api/retries.py).
+    app.add_middleware(RetryCollisions)
     install_openapi(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
     for router in api_v1.routers:
         app.include_router(router)
+    # A route that declares no scope must stop the start, not serve openly.
+    RouteTable(app.routes)
     return app

@@ -1,7 +1,8 @@
-"""API-key authentication and scope checks for every /api route, as pure ASGI middleware.
+"""API-key authentication and the scope each route declares, as pure ASGI middleware.
 
 Middleware rather than a FastAPI dependency: the dependency machinery costs more than the
-check itself on the hot read paths (bench/README.md).
+check itself on the fast lane (bench/README.md). The route itself checks its scope again
+(api/scopes.py).
 """
 
 import hmac
@@ -14,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from db_postgres_service.api.metrics import record_database_error
 from db_postgres_service.api.problems import send_problem
-from db_postgres_service.core.api_keys import Scope as ApiScope
+from db_postgres_service.api.route_table import RouteTable
 from db_postgres_service.core.api_keys import key_digest
 from db_postgres_service.core.database import unit_of_work
 from db_postgres_service.core.db_errors import DATABASE_FAILURES, map_database_error
@@ -26,7 +27,6 @@ CACHE_SECONDS = 4.0
 # Bounds the memory a flood of random keys can take; the cache simply starts over.
 CACHE_MAX_ENTRIES = 10_000
 _MAX_KEY_LENGTH = 256
-_AUTHENTICATE_PATH = "/api/v1/users/authenticate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,16 +63,6 @@ class ClientAuthenticator:
         return caller
 
 
-def required_scope(method: str, path: str) -> ApiScope | None:
-    if not path.startswith("/api/"):
-        return None
-    if method == "GET":
-        return ApiScope.USERS_READ
-    if path == _AUTHENTICATE_PATH:
-        return ApiScope.USERS_AUTHENTICATE
-    return ApiScope.USERS_WRITE
-
-
 def bearer_token(scope: Scope) -> str | None:
     value: bytes
     for name, value in scope["headers"]:
@@ -85,25 +75,28 @@ def bearer_token(scope: Scope) -> str | None:
     return None
 
 
-def _route_exists(scope: Scope) -> bool:
-    return any(route.matches(scope)[0] is not Match.NONE for route in scope["app"].router.routes)
-
-
 class AuthenticationMiddleware:
-    """Lets a request through only with a live key holding the route's scope.
+    """Lets a request through only with a live key holding the scope its route declares.
 
-    An unknown route stays 404 with or without a key; a key that cannot be checked because
-    the database is down is 503, not 401. The caller's name goes to `request.state.client`.
+    An unknown route stays 404 with or without a key; a known path with a method it does not
+    serve needs a live key before it learns which methods it does (405). A key that cannot be
+    checked because the database is down is 503, not 401. The caller's name and scopes go to
+    the request's state (`client`, `scopes`).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, routes: RouteTable) -> None:
         self.app = app
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        needed = required_scope(scope["method"], scope["path"]) if scope["type"] == "http" else None
-        if needed is None:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        match, endpoint = self.routes.match(scope)
+        if endpoint is None or endpoint.required_scope is None:
+            await self.app(scope, receive, send)
+            return
+        needed = endpoint.required_scope if match is Match.FULL else None
         state = scope["state"]
         token = bearer_token(scope)
         try:
@@ -114,13 +107,12 @@ class AuthenticationMiddleware:
             problem = map_database_error(error) or ServiceUnavailable("Cannot check the API key.")
             await send_problem(send, problem, state["request_id"])
             return
-        if caller is not None and needed in caller.scopes:
-            state["client"] = caller.name
-            await self.app(scope, receive, send)
-        elif not _route_exists(scope):
-            await self.app(scope, receive, send)
-        elif caller is None:
+        if caller is None:
             await send_problem(send, Unauthenticated(), state["request_id"])
+        elif needed is None or needed in caller.scopes:
+            state["client"] = caller.name
+            state["scopes"] = caller.scopes
+            await self.app(scope, receive, send)
         else:
-            forbidden = Forbidden(f"The key of {caller.name!r} lacks the scope {needed.value}.")
+            forbidden = Forbidden(f"The key of {caller.name!r} lacks the scope {needed}.")
             await send_problem(send, forbidden, state["request_id"])

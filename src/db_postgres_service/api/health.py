@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from db_postgres_service.api.problems import problem_responses
+from db_postgres_service.api.scopes import PUBLIC
 from db_postgres_service.core.db_errors import DATABASE_FAILURES
 from db_postgres_service.core.errors import ServiceUnavailable
 from db_postgres_service.repositories.health_repository import HealthRepository
@@ -18,7 +19,12 @@ class Status(BaseModel):
     status: str
 
 
-@router.get("/health", response_model=Status, summary="Liveness: the process is up")
+@router.get(
+    "/health",
+    response_model=Status,
+    summary="Liveness: the process is up",
+    openapi_extra=PUBLIC,
+)
 async def health() -> Status:
     return Status(status="ok")
 
@@ -28,6 +34,7 @@ async def health() -> Status:
     response_model=Status,
     responses=problem_responses(503),
     summary="Readiness: the database answers and the schema is at the latest migration",
+    openapi_extra=PUBLIC,
 )
 async def ready(request: Request) -> Status:
     expected: str = request.app.state.schema_head

@@ -4,7 +4,8 @@ FastAPI's routing, dependency solving and exception layers cost more than a sing
 or insert itself (bench/README.md). So a request takes a hot path only in its plainest form,
 checked here; everything else, every malformed variant included, goes on to the FastAPI route
 of the same path, which stays the endpoint's documented definition and produces its errors.
-Both paths call the same function and render the same representation.
+Both paths call the same function and render the same representation. Which route a request
+is for was matched once, by the authentication layer (api/route_table.py).
 """
 
 import re
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from db_postgres_service.api.problems import database_problem, send_problem
 from db_postgres_service.api.responses import JSON_MEDIA_TYPE, User, representation
+from db_postgres_service.api.retries import with_retries
 from db_postgres_service.api.routing import is_json_media_type
 from db_postgres_service.core.db_errors import DATABASE_FAILURES
 from db_postgres_service.core.errors import ServiceError
@@ -40,10 +42,13 @@ def _is_plain_request(scope: Scope, method: str, *, query: bool = False) -> bool
     )
 
 
-async def _attempt(effect: Awaitable[Result], scope: Scope, send: Send) -> Result | None:
-    """The effect's result, or None once its failure has been answered with a problem."""
+async def _attempt(
+    effect: Callable[[], Awaitable[Result]], scope: Scope, send: Send
+) -> Result | None:
+    """The effect's result, run again while its statement collides with another transaction
+    (api/retries.py), or None once its failure has been answered with a problem."""
     try:
-        return await effect
+        return await with_retries(effect)
     except ServiceError as error:
         await send_problem(send, error, scope["state"]["request_id"])
     except DATABASE_FAILURES as error:
@@ -62,15 +67,11 @@ async def _send_json(send: Send, status: int, body: bytes, *headers: tuple[bytes
 
 @dataclass(frozen=True, slots=True)
 class HotRead:
-    """A FastAPI GET route whose one path parameter ends its path."""
+    """A FastAPI GET route with one path parameter."""
 
     route: APIRoute
     is_plain: Callable[[str], bool]
     read: Callable[[State, str], Awaitable[User]]
-
-    @property
-    def prefix(self) -> str:
-        return self.route.path.partition("{")[0]
 
 
 def _if_none_match(scope: Scope) -> str | None:
@@ -86,25 +87,21 @@ class HotReads:
 
     def __init__(self, app: ASGIApp, reads: Sequence[HotRead]) -> None:
         self.app = app
-        # Most specific prefix first: a path is offered to the first read whose prefix it has.
-        self.reads = [(read.prefix, read) for read in reads]
+        # By identity: routes compare by value and are not hashable.
+        self.reads = {id(read.route): read for read in reads}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if _is_plain_request(scope, "GET"):
-            path: str = scope["path"]
-            for prefix, hot in self.reads:
-                if path.startswith(prefix):
-                    segment = path[len(prefix) :]
-                    if "/" not in segment and hot.is_plain(segment):
-                        await self._serve(hot, segment, scope, send)
-                        return
-                    break
+        hot = self.reads.get(id(scope.get("route")))
+        if hot is not None and _is_plain_request(scope, "GET"):
+            (segment,) = scope["path_params"].values()
+            if hot.is_plain(segment):
+                await self._serve(hot, segment, scope, send)
+                return
         await self.app(scope, receive, send)
 
     async def _serve(self, hot: HotRead, segment: str, scope: Scope, send: Send) -> None:
-        # As FastAPI does, so that metrics and the access log name the route's template.
-        scope["route"] = hot.route
-        user = await _attempt(hot.read(scope["app"].state, segment), scope, send)
+        state = scope["app"].state
+        user = await _attempt(lambda: hot.read(state, segment), scope, send)
         if user is None:
             return
         current = representation(user, _if_none_match(scope))
@@ -125,8 +122,9 @@ class HotCreate:
     location: Callable[[UserRecord], str]
 
 
-def _plain_body_length(scope: Scope) -> int | None:
-    """The declared length of a small JSON body sent without Idempotency-Key, else None."""
+def _plain_body_length(scope: Scope, limit: int) -> int | None:
+    """The declared length of a JSON body of at most `limit` bytes sent without
+    Idempotency-Key, else None."""
     length = None
     json = False
     value: bytes
@@ -138,7 +136,7 @@ def _plain_body_length(scope: Scope) -> int | None:
         elif name in (b"idempotency-key", b"transfer-encoding"):
             # A stored response needs the session's transaction; a chunked body, FastAPI.
             return None
-    return length if json and length is not None and length <= MAX_HOT_BODY_BYTES else None
+    return length if json and length is not None and length <= limit else None
 
 
 async def _read_body(receive: Receive) -> bytes | None:
@@ -168,18 +166,19 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
 
 
 class HotCreates:
-    """POST of one user: a JSON body of at most MAX_HOT_BODY_BYTES that UserCreate accepts."""
+    """POST of one user: a JSON body that UserCreate accepts, of at most MAX_HOT_BODY_BYTES and
+    the service's body limit (a larger body goes to FastAPI, which refuses it with 413)."""
 
-    def __init__(self, app: ASGIApp, create: HotCreate) -> None:
+    def __init__(self, app: ASGIApp, create: HotCreate, *, max_body_bytes: int) -> None:
         self.app = app
         self.create = create
-        self.path = create.route.path
+        self.body_limit = min(MAX_HOT_BODY_BYTES, max_body_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
-            not _is_plain_request(scope, "POST")
-            or scope["path"] != self.path
-            or _plain_body_length(scope) is None
+            scope.get("route") is not self.create.route
+            or not _is_plain_request(scope, "POST")
+            or _plain_body_length(scope, self.body_limit) is None
         ):
             await self.app(scope, receive, send)
             return
@@ -191,8 +190,8 @@ class HotCreates:
         except ValidationError:
             await self.app(scope, _replaying(body, receive), send)
             return
-        scope["route"] = self.create.route
-        user = await _attempt(self.create.create(scope["app"].state, new_user), scope, send)
+        state = scope["app"].state
+        user = await _attempt(lambda: self.create.create(state, new_user), scope, send)
         if user is None:
             return
         current = representation(user, None)
@@ -240,14 +239,13 @@ class HotPages:
     def __init__(self, app: ASGIApp, page: HotPage) -> None:
         self.app = app
         self.page = page
-        self.path = page.route.path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if _is_plain_request(scope, "GET", query=True) and scope["path"] == self.path:
+        if scope.get("route") is self.page.route and _is_plain_request(scope, "GET", query=True):
             plain = _plain_page_query(scope["query_string"], self.page)
             if plain is not None:
-                scope["route"] = self.page.route
-                body = await _attempt(self.page.page(scope["app"].state, *plain), scope, send)
+                state = scope["app"].state
+                body = await _attempt(lambda: self.page.page(state, *plain), scope, send)
                 if body is not None:
                     await _send_json(send, 200, body)
                 return

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
+from db_postgres_service.api.scopes import PUBLIC
 from db_postgres_service.core.config import METRICS_DIR_VARIABLE
 
 
@@ -154,6 +155,7 @@ def _registry() -> CollectorRegistry:
     summary="Prometheus metrics (no key needed; answers while the database is down)",
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    openapi_extra=PUBLIC,
 )
 async def metrics() -> Response:
     return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)

@@ -87,22 +87,28 @@ class RequestContextMiddleware:
             # Every route answers with and without a trailing slash, without a redirect.
             scope["path"] = path.rstrip("/") or "/"
 
-        response_started = False
+        response_started = response_complete = False
 
         async def send_with_request_id(message: Message) -> None:
-            nonlocal response_started
+            nonlocal response_started, response_complete
             if message["type"] == "http.response.start":
                 response_started = True
                 message["headers"] = [*message.get("headers", ()), echoed]
-            elif head and message["type"] == "http.response.body":
-                message = {**message, "body": b""}
+            elif message["type"] == "http.response.body":
+                response_complete = not message.get("more_body", False)
+                if head:
+                    message = {**message, "body": b""}
             await send(message)
 
         try:
             await self.app(scope, self._limited(scope, receive), send_with_request_id)
         except Exception:
             logger.exception("unhandled error")
+            if response_complete:
+                # Already answered with a problem (FastAPI's last-resort handler, api/problems.py).
+                return
             if response_started:
+                # Half an answer: only the server can end the connection.
                 raise
             await send_problem(send_with_request_id, InternalError(), request_id)
 

@@ -1,12 +1,11 @@
 """One access-log line and the request metrics for every HTTP request, as pure ASGI middleware."""
 
 import time
-from collections.abc import Iterable, Iterator
 
-from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from db_postgres_service.api.metrics import RequestMetrics, record_pool
+from db_postgres_service.api.route_table import RouteTable
 from db_postgres_service.core.logging import access_log
 
 UNMATCHED_ROUTE = "unmatched"
@@ -16,40 +15,14 @@ CLIENT_CLOSED_REQUEST = 499
 POOL_SAMPLE_SECONDS = 0.5
 
 
-def endpoints(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
-    """The routes that answer requests, with included routers opened up.
-
-    FastAPI keeps each included router as one entry (`original_router` holds its routes), whose
-    match says nothing of which route inside it matched. This service includes its routers
-    without a prefix, so their routes' paths are the paths served.
-    """
-    for route in routes:
-        included = getattr(route, "original_router", None)
-        if included is None:
-            yield route
-        else:
-            yield from endpoints(included.routes)
-
-
-def route_template(scope: Scope) -> str:
-    """The matched route's template, never the raw path: ids in labels would explode the series.
-
-    A request answered before routing (401 from authentication, 503 or 499 from admission) is
-    matched here.
-    """
-    route = scope.get("route")
-    if route is None:
-        route = next(
-            (r for r in endpoints(scope["app"].router.routes) if r.matches(scope)[0] is Match.FULL),
-            None,
-        )
-    # path_format: the template without convertors (`{user_id}`, not `{user_id:user_id}`).
-    return getattr(route, "path_format", UNMATCHED_ROUTE)
-
-
 class ObservabilityMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """Labels by the matched route's template, never the raw path: ids in labels would explode
+    the series. A request answered before any layer matched its route (503 or 499 from
+    admission) is matched here, once it is over."""
+
+    def __init__(self, app: ASGIApp, routes: RouteTable) -> None:
         self.app = app
+        self.routes = routes
         self.metrics = RequestMetrics()
         self.pool_sampled_at = 0.0
 
@@ -77,7 +50,7 @@ class ObservabilityMiddleware:
         finally:
             finished = time.perf_counter()
             elapsed = finished - started
-            route = route_template(scope)
+            route = self.routes.template(scope) or UNMATCHED_ROUTE
             method = scope["method"]
             self.metrics.observe(method, route, status, elapsed)
             if finished - self.pool_sampled_at >= POOL_SAMPLE_SECONDS:

@@ -1,5 +1,6 @@
-"""The OpenAPI document: the bearer-key scheme and its problems on every /api operation, the
-problem schemas, and the X-Request-ID every response carries."""
+"""The OpenAPI document: the problems of the bearer key on every operation that needs one (its
+scheme and scope come from the route's own declaration, api/scopes.py), the problem schemas,
+and the X-Request-ID every response carries."""
 
 import copy
 from typing import Any
@@ -10,7 +11,6 @@ from fastapi.openapi.utils import get_openapi
 from db_postgres_service.api.problems import problem_responses, problem_schemas
 from db_postgres_service.schemas.problem import REQUEST_ID_PATTERN
 
-SECURITY_SCHEME = "apiKey"
 _AUTH_STATUSES = (401, 403)
 _REQUEST_ID_HEADER = {
     "description": "The caller's X-Request-ID when it is a sane token, otherwise a new UUID.",
@@ -27,18 +27,10 @@ def install_openapi(app: FastAPI) -> None:
             )
             components = schema.setdefault("components", {})
             components.setdefault("schemas", {}).update(problem_schemas())
-            components["securitySchemes"] = {
-                SECURITY_SCHEME: {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": "An API key from `db-postgres-service clients create`.",
-                }
-            }
-            for path, operations in schema["paths"].items():
+            for operations in schema["paths"].values():
                 for operation in operations.values():
                     responses: dict[str, Any] = operation["responses"]
-                    if path.startswith("/api/"):
-                        operation["security"] = [{SECURITY_SCHEME: []}]
+                    if operation.get("security"):
                         for status, declared in problem_responses(*_AUTH_STATUSES).items():
                             responses.setdefault(str(status), declared)
                     for response in responses.values():

@@ -15,9 +15,15 @@ from starlette.routing import Match
 from starlette.types import Send
 
 from db_postgres_service.api.metrics import record_database_error
-from db_postgres_service.core.db_errors import DATABASE_FAILURES, map_database_error
+from db_postgres_service.core.db_errors import (
+    DATABASE_FAILURES,
+    TransactionCollided,
+    collided,
+    map_database_error,
+)
 from db_postgres_service.core.errors import (
     PROBLEM_BASE_URI,
+    InternalError,
     MalformedRequest,
     ServiceError,
     ValidationFailed,
@@ -197,6 +203,9 @@ def database_problem(error: Exception) -> ServiceError | None:
 
 
 async def _on_database_error(request: Request, error: Exception) -> Response:
+    if collided(error):
+        # Not answered here: the request runs again (api/retries.py), which counts it.
+        raise TransactionCollided(error) from error
     mapped = database_problem(error)
     if mapped is None:
         # A genuine bug: the request middleware logs it and answers 500.
@@ -204,7 +213,14 @@ async def _on_database_error(request: Request, error: Exception) -> Response:
     return service_error_response(request, mapped)
 
 
+async def _on_bug(request: Request, error: Exception) -> Response:
+    """A genuine bug inside FastAPI's stack. Starlette's outermost layer answers with this, then
+    raises the error on to the request middleware, which logs it."""
+    return service_error_response(request, InternalError())
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _on_bug)
     app.add_exception_handler(ServiceError, _on_service_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_error)

@@ -1,19 +1,13 @@
-"""API keys: what they look like, how they are stored, which scopes exist."""
+"""API keys: what they look like and how they are stored. Which scopes exist, the routes
+declare (api/scopes.py)."""
 
 import hashlib
 import secrets
 from dataclasses import dataclass
-from enum import StrEnum
 
 # A recognisable prefix lets secret scanners find a leaked key.
 KEY_PREFIX = "dps_"
 _SHOWN_PREFIX_LENGTH = 12
-
-
-class Scope(StrEnum):
-    USERS_READ = "users:read"
-    USERS_WRITE = "users:write"
-    USERS_AUTHENTICATE = "users:authenticate"
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     password_hash_threads: int = Field(default=4, ge=1, le=64)
     shutdown_grace_seconds: int = Field(default=30, ge=1, le=3600)
     require_if_match: bool = False
+    # The plainest reads and creates answered in front of FastAPI (api/hot_paths.py). Off, every
+    # request takes FastAPI's route: the same answers (tests/test_fast_lane.py), slower.
+    fast_lane: bool = True
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
 
     @property

@@ -1,17 +1,28 @@
-"""The one place where database failures become errors with meaning for the caller."""
+"""The one place where database failures become errors with meaning for the caller.
+
+Constraint violations are read by the constraint's conventional name (models/base.py) and the
+tables' declarations: a table names its rows with `info={"noun": ...}`, so a feature's
+constraints map without a line here.
+"""
 
 import asyncpg
+from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from db_postgres_service.core.errors import (
     Conflict,
+    NotFound,
     ServiceError,
     ServiceUnavailable,
     ValidationFailed,
 )
+from db_postgres_service.models.base import Base
 
 UNIQUE_VIOLATION = "23505"
+FOREIGN_KEY_VIOLATION = "23503"
+CHECK_VIOLATION = "23514"
+NOT_NULL_VIOLATION = "23502"
 SERIALIZATION_FAILURE = "40001"
 DEADLOCK_DETECTED = "40P01"
 QUERY_CANCELED = "57014"
@@ -57,15 +68,66 @@ def _diagnostic(error: Exception, field: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def conflicting_field(error: Exception) -> str | None:
-    """The field a unique violation is about, read from the constraint's conventional name."""
-    if _sqlstate(error) != UNIQUE_VIOLATION:
-        return None
+class TransactionCollided(Exception):
+    """Raised in place of an answer to a request whose transaction collided, so that the layer
+    that runs requests again (api/retries.py) does."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__("the request's transaction collided with another")
+        self.error = error
+
+
+def collided(error: Exception) -> bool:
+    """Whether PostgreSQL ended the transaction for colliding with another (a serialization
+    failure or a deadlock): the same transaction run again may well succeed."""
+    return isinstance(error, DBAPIError | asyncpg.PostgresError) and _sqlstate(error) in {
+        SERIALIZATION_FAILURE,
+        DEADLOCK_DETECTED,
+    }
+
+
+def _noun(table_name: str | None) -> str:
+    """What a row of the table is called in problems, as the table declares it."""
+    table = Base.metadata.tables.get(table_name or "")
+    noun = table.info.get("noun") if table is not None else None
+    return noun if isinstance(noun, str) else "row"
+
+
+def _referred_table(constraint: str) -> Table | None:
+    """The table a foreign key `fk_<table>_<columns>_<referred table>` points at."""
+    ending = [
+        table for name, table in Base.metadata.tables.items() if constraint.endswith(f"_{name}")
+    ]
+    return max(ending, key=lambda table: len(table.name), default=None)
+
+
+def _unique_violation(error: Exception) -> ServiceError | None:
+    """409 naming the field, from the constraint's conventional name `uq_<table>_<field>`."""
     constraint, table = _diagnostic(error, "constraint_name"), _diagnostic(error, "table_name")
-    if constraint is None or table is None:
-        return None
     prefix = f"uq_{table}_"
-    return constraint.removeprefix(prefix) if constraint.startswith(prefix) else None
+    if constraint is None or table is None or not constraint.startswith(prefix):
+        return None
+    return Conflict(constraint.removeprefix(prefix), noun=_noun(table))
+
+
+def _foreign_key_violation(error: Exception) -> ServiceError:
+    """404 `missing`: the row a write points at does not exist (or was deleted meanwhile)."""
+    constraint = _diagnostic(error, "constraint_name") or ""
+    referred = _referred_table(constraint)
+    noun = _noun(referred.name if referred is not None else None)
+    return NotFound(f"The {noun} this request refers to does not exist.", missing=noun)
+
+
+def _broken_rule(error: Exception, state: str) -> ServiceError:
+    """422: a row the request would write breaks a rule of its table."""
+    noun = _noun(_diagnostic(error, "table_name"))
+    if state == NOT_NULL_VIOLATION:
+        column = _diagnostic(error, "column_name") or "body"
+        errors = [{"loc": ["body", column], "msg": "must not be null"}]
+        return ValidationFailed(errors, f"The {noun}'s {column} must not be null.")
+    constraint = _diagnostic(error, "constraint_name") or "a check"
+    errors = [{"loc": ["body"], "msg": f"breaks the rule {constraint}"}]
+    return ValidationFailed(errors, f"The {noun} would break the rule {constraint}.")
 
 
 def map_database_error(error: Exception) -> ServiceError | None:
@@ -82,10 +144,13 @@ def map_database_error(error: Exception) -> ServiceError | None:
         )
     if not isinstance(error, DBAPIError | asyncpg.PostgresError):
         return None
-    field = conflicting_field(error)
-    if field is not None:
-        return Conflict(field)
     state = _sqlstate(error)
+    if state == UNIQUE_VIOLATION:
+        return _unique_violation(error)
+    if state == FOREIGN_KEY_VIOLATION:
+        return _foreign_key_violation(error)
+    if state in {CHECK_VIOLATION, NOT_NULL_VIOLATION}:
+        return _broken_rule(error, state)
     if state == CHARACTER_NOT_IN_REPERTOIRE:
         return ValidationFailed(
             [{"loc": ["body"], "msg": "text cannot contain the NUL character"}],
@@ -95,7 +160,7 @@ def map_database_error(error: Exception) -> ServiceError | None:
         return ServiceUnavailable("The database statement timed out; retry shortly.")
     if state in {SERIALIZATION_FAILURE, DEADLOCK_DETECTED}:
         return ServiceUnavailable(
-            "The transaction collided with another one; retry it.", retry_after_seconds=0
+            "The transaction kept colliding with others; retry it.", retry_after_seconds=0
         )
     if isinstance(error, DBAPIError) and (
         error.connection_invalidated

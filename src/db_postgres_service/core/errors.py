@@ -48,19 +48,29 @@ class MalformedRequest(ServiceError):
 
 
 class NotFound(ServiceError):
+    """A row the request names does not exist; `missing` says which kind (`user`, ...)."""
+
     status = 404
     kind = "not-found"
     title = "Not found"
 
+    def __init__(self, detail: str, *, missing: str) -> None:
+        super().__init__(detail, extensions={"missing": missing})
+        self.missing = missing
+
 
 class Conflict(ServiceError):
+    """A uniqueness conflict: another `noun` (`user`, ...) already has this `field`."""
+
     status = 409
     kind = "conflict"
     title = "Conflict"
 
-    def __init__(self, field: str, *, extensions: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, field: str, *, noun: str, extensions: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(
-            f"A user with this {field} already exists.",
+            f"A {noun} with this {field} already exists.",
             extensions={"conflicting_field": field, **(extensions or {})},
         )
         self.field = field

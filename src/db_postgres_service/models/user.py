@@ -32,6 +32,8 @@ class User(Base):
         Index(unique_name("users", "email"), "email", unique=True),
         # Keyset pagination by creation time, with id as the tie-breaker.
         Index("ix_users_created_at_id", "created_at", "id"),
+        # What a problem about a row of this table calls it (core/db_errors.py).
+        {"info": {"noun": "user"}},
     )
 
 

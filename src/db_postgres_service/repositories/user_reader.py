@@ -45,7 +45,7 @@ class UserReader:
 
     async def get(self, user_id: int) -> PublicUser:
         if not 1 <= user_id <= BIGINT_MAX:
-            raise NotFound(f"No user has id {user_id}.")
+            raise NotFound(f"No user has id {user_id}.", missing="user")
         return await self._one(_BY_ID, user_id, f"No user has id {user_id}.")
 
     async def get_by_username(self, username: str) -> PublicUser:
@@ -77,10 +77,10 @@ class UserReader:
 
     async def _one(self, sql: str, value: object, missing: str) -> PublicUser:
         if isinstance(value, str) and not storable(value):
-            raise NotFound(missing)
+            raise NotFound(missing, missing="user")
         row = await self.connection.fetchrow(sql, value)
         if row is None:
-            raise NotFound(missing)
+            raise NotFound(missing, missing="user")
         return row
 
 

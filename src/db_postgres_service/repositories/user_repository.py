@@ -49,6 +49,7 @@ class UserRecord:
 
 
 BIGINT_MAX = 2**63 - 1
+NOUN = "user"
 
 
 class UserOrder(StrEnum):
@@ -244,7 +245,8 @@ class UserRepository:
         if len(by_email) == len(users):
             return [by_email[user.email] for user in users]
         index, field = _first_refused(users, by_email.keys())
-        raise Conflict(field or await self._taken_field(users[index]), extensions={"index": index})
+        field = field or await self._taken_field(users[index])
+        raise Conflict(field, noun=NOUN, extensions={"index": index})
 
     async def refuse_conflicting(self, identities: list[tuple[str, str]]) -> None:
         """Raise the Conflict that inserting these (email, username) pairs would meet now,
@@ -268,7 +270,7 @@ class UserRepository:
                 else None
             )
             if field is not None:
-                raise Conflict(field, extensions={"index": index})
+                raise Conflict(field, noun=NOUN, extensions={"index": index})
 
     async def replace_password_hash(self, user_id: int, old: str, new: str) -> bool:
         """Swap in a re-hash unless the password changed meanwhile; version and updated_at stay."""

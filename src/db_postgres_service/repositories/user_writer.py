@@ -75,7 +75,7 @@ class UserWriter:
     def _target(self, user_id: int, expected: ExpectedVersions) -> dict[str, Any]:
         if not 1 <= user_id <= BIGINT_MAX:
             # No row can have such an id; PostgreSQL would refuse the parameter outright.
-            raise NotFound(f"No user has id {user_id}.")
+            raise NotFound(f"No user has id {user_id}.", missing="user")
         if expected is None:
             return {"user_id": user_id}
         return {"user_id": user_id, "versions": sorted(expected)}
@@ -86,5 +86,5 @@ class UserWriter:
             _USER_EXISTS.sql, *_USER_EXISTS.arguments({"user_id": user_id})
         )
         if exists is None:
-            raise NotFound(f"No user has id {user_id}.")
+            raise NotFound(f"No user has id {user_id}.", missing="user")
         raise PreconditionFailed("The user has changed: If-Match does not match its ETag.")

@@ -29,7 +29,11 @@ class Problem(BaseModel):
         "Idempotency-Key response, the first request's).",
     )
     conflicting_field: str | MISSING = Field(
-        default=MISSING, description="On a uniqueness 409: `email` or `username`."
+        default=MISSING, description="On a uniqueness 409: the field, e.g. `email`."
+    )
+    missing: str | MISSING = Field(
+        default=MISSING,
+        description="On a 404 for a row the path names: which kind of row, e.g. `user`.",
     )
     index: int | MISSING = Field(
         default=MISSING, ge=0, description="On a 409 of `POST /users/batch`: the item's position."

@@ -20,6 +20,7 @@ from db_postgres_service.api.hot_paths import HotCreate, HotPage, HotRead
 from db_postgres_service.api.problems import common_statuses, problem_responses
 from db_postgres_service.api.responses import JSON_MEDIA_TYPE, user_json, user_response
 from db_postgres_service.api.routing import StrictRoute, segment_except
+from db_postgres_service.api.scopes import requires
 from db_postgres_service.api.v1.user_reads import (
     USERS_PREFIX,
     is_plain_id,
@@ -49,6 +50,9 @@ from db_postgres_service.schemas.user import (
 )
 
 router = APIRouter(prefix=USERS_PREFIX, tags=["users"], route_class=StrictRoute)
+USERS_READ = "users:read"
+USERS_WRITE = "users:write"
+USERS_AUTHENTICATE = "users:authenticate"
 # `/{user_id:user_id}` matches any segment but the names of the routes beside it.
 register_url_convertor("user_id", segment_except("batch", "authenticate"))
 
@@ -126,6 +130,7 @@ def _new_user(body: UserCreate, hashed_password: str) -> NewUser:
     response_model=UserOut,
     responses=_idempotent_post("The new user", {**_ETAG, **_LOCATION}, _IN_FLIGHT.format("")),
     summary="Create a user",
+    dependencies=[requires(USERS_WRITE)],
 )
 async def create_user(
     body: UserCreate,
@@ -153,6 +158,7 @@ async def create_user(
     response_model=UserBatch,
     responses=_idempotent_post("The new users, in input order", {}, _IN_FLIGHT.format(", `index`")),
     summary="Create 1-1000 users, all or nothing",
+    dependencies=[requires(USERS_WRITE)],
 )
 async def create_users(
     body: UserBatchCreate,
@@ -198,6 +204,7 @@ async def create_users(
         ),
     },
     summary="Check a login's password",
+    dependencies=[requires(USERS_AUTHENTICATE)],
 )
 async def authenticate(
     body: Credentials, users: UserRepositoryDep, hasher: PasswordHasherDep, request: Request
@@ -219,6 +226,7 @@ async def authenticate(
     response_model=UserPage,
     responses=problem_responses(*common_statuses()),
     summary="List users, one keyset page at a time",
+    dependencies=[requires(USERS_READ)],
 )
 async def list_users(
     request: Request,
@@ -247,6 +255,7 @@ async def list_users(
         **problem_responses(*common_statuses({404})),
     },
     summary="Get a user by username (case-insensitive)",
+    dependencies=[requires(USERS_READ)],
 )
 async def get_user_by_username(username: str, request: Request) -> Response:
     return user_response(await user_by_username(request.app.state, username), request)
@@ -261,6 +270,7 @@ async def get_user_by_username(username: str, request: Request) -> Response:
         **problem_responses(*common_statuses({404})),
     },
     summary="Get a user by email (case-insensitive)",
+    dependencies=[requires(USERS_READ)],
 )
 async def get_user_by_email(email: str, request: Request) -> Response:
     return user_response(await user_by_email(request.app.state, email), request)
@@ -275,6 +285,7 @@ async def get_user_by_email(email: str, request: Request) -> Response:
         **problem_responses(*common_statuses({404})),
     },
     summary="Get a user by id",
+    dependencies=[requires(USERS_READ)],
 )
 async def get_user(user_id: UserId, request: Request) -> Response:
     # Plain requests never get here: api/hot_paths.py answers them in front of FastAPI.
@@ -289,6 +300,7 @@ async def get_user(user_id: UserId, request: Request) -> Response:
         **problem_responses(*common_statuses({400, 404, 409, 412, 413, 415, 428})),
     },
     summary="Change a user",
+    dependencies=[requires(USERS_WRITE)],
 )
 async def update_user(
     user_id: UserId,
@@ -316,6 +328,7 @@ async def update_user(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(*common_statuses({404, 412, 428})),
     summary="Delete a user",
+    dependencies=[requires(USERS_WRITE)],
 )
 async def delete_user(
     user_id: UserId, settings: SettingsDep, request: Request, if_match: IfMatch = None
