@@ -11,6 +11,7 @@ from alembic import context
 from db_postgres_service.core.config import Settings
 from db_postgres_service.core.migrations import MIGRATION_LOCK_KEY
 from db_postgres_service.models import Base
+from db_postgres_service.resources import RESOURCES  # noqa: F401 - their tables join Base
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):

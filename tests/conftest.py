@@ -24,8 +24,8 @@ from sqlalchemy.engine import make_url
 from db_postgres_service.api.route_table import RouteTable
 from db_postgres_service.core.api_keys import key_digest
 from db_postgres_service.core.config import Settings
-from db_postgres_service.core.embedded_postgres import EmbeddedPostgres
 from db_postgres_service.core.migrations import upgrade_to_head
+from db_postgres_service.dev.embedded_postgres import EmbeddedPostgres
 from db_postgres_service.main import create_app
 
 from .helpers import TEST_API_KEY, Database, http_client

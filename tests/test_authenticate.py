@@ -11,7 +11,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 from sqlalchemy import text
 
-from db_postgres_service.repositories.user_repository import UserRepository
+from db_postgres_service.users.repository import UserRepository
 
 from .helpers import Database, assert_problem, create, new_user
 

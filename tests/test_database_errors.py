@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db_postgres_service.core.db_errors import map_database_error
 from db_postgres_service.core.errors import ServiceError
-from db_postgres_service.repositories.user_reader import UserReader
-from db_postgres_service.repositories.user_repository import UserRepository
-from db_postgres_service.repositories.user_writer import UserWriter
+from db_postgres_service.users.reads import UserReader
+from db_postgres_service.users.repository import UserRepository
+from db_postgres_service.users.writes import UserWriter
 
 from .helpers import BCRYPT_HASH, Database, assert_problem, create
 

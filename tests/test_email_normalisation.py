@@ -5,7 +5,7 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from db_postgres_service.schemas.user import normalise_email
+from db_postgres_service.users.schemas import normalise_email
 
 # Addresses near the edges of the shortcut: odd characters, long labels, doubled or edge
 # hyphens, numeric top-level domains and special-use names.

@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from db_postgres_service.core import embedded_postgres
-from db_postgres_service.core.embedded_postgres import (
+from db_postgres_service.dev import embedded_postgres
+from db_postgres_service.dev.embedded_postgres import (
     EmbeddedPostgres,
     EmbeddedPostgresError,
     find_postgres_bin,
@@ -38,7 +38,7 @@ _CHILD_SCRIPT = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from db_postgres_service.core.embedded_postgres import EmbeddedPostgres
+    from db_postgres_service.dev.embedded_postgres import EmbeddedPostgres
 
     pg = EmbeddedPostgres(Path(sys.argv[1]), port=int(sys.argv[2]), fast_and_unsafe=True)
     pg.start()

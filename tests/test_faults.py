@@ -23,8 +23,8 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from db_postgres_service.core.database import APPLICATION_NAME
-from db_postgres_service.core.embedded_postgres import EmbeddedPostgres
 from db_postgres_service.core.migrations import upgrade_to_head
+from db_postgres_service.dev.embedded_postgres import EmbeddedPostgres
 from db_postgres_service.main import create_app
 
 from .conftest import _register_test_client, asyncpg_dsn, make_settings

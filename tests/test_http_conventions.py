@@ -3,8 +3,8 @@
 import httpx
 import pytest
 
-from db_postgres_service.repositories.user_reader import UserReader
-from db_postgres_service.repositories.user_writer import UserWriter
+from db_postgres_service.users.reads import UserReader
+from db_postgres_service.users.writes import UserWriter
 
 from .helpers import assert_problem, create
 

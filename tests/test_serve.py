@@ -146,3 +146,17 @@ def test_no_worker_outlives_a_sigkilled_server(database_url: str) -> None:
 
         assert wait_until(lambda: not any(alive(pid) for pid in workers), 5), "orphan workers"
         assert wait_until(lambda: port_is_free(port), 5)
+
+
+def test_the_production_server_never_loads_the_embedded_postgres_launcher() -> None:
+    """What `serve` imports with DATABASE_URL set (the CLI, the app and every route)."""
+    probe = (
+        "import sys, db_postgres_service.cli, db_postgres_service.main;"
+        "db_postgres_service.main.create_app();"
+        "print(sorted(m for m in sys.modules if m.startswith('db_postgres_service.dev')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+
+    assert loaded.stdout.strip() == "[]"

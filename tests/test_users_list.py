@@ -11,7 +11,7 @@ from sqlalchemy import DateTime, bindparam, text
 from sqlalchemy.dialects import postgresql
 
 from db_postgres_service.main import create_app
-from db_postgres_service.repositories.user_repository import (
+from db_postgres_service.users.sql import (
     Keyset,
     PageQuery,
     UserFilters,

@@ -19,7 +19,7 @@ from sqlalchemy.engine import URL, make_url
 
 from bench.harness.config import BCRYPT_HASH, SEEDED_USERS
 from bench.harness.ports import free_port
-from db_postgres_service.core.embedded_postgres import EmbeddedPostgres
+from db_postgres_service.dev.embedded_postgres import EmbeddedPostgres
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ import typer
 from db_postgres_service.api.route_table import RouteTable
 from db_postgres_service.clients import create_client, list_clients, revoke_client
 from db_postgres_service.core.config import METRICS_DIR_VARIABLE, Settings
-from db_postgres_service.core.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError
 from db_postgres_service.core.logging import configure_logging
 from db_postgres_service.core.migrations import upgrade_to_head
 from db_postgres_service.core.runtime import SERVER_PID_VARIABLE
@@ -55,6 +54,9 @@ def database() -> Iterator[Database]:
     if "database_url" in settings.model_fields_set:
         yield Database(settings.database_url, embedded=False, created=False)
         return
+    # Only here: a production server, which has DATABASE_URL, never loads the launcher.
+    from db_postgres_service.dev.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError
+
     try:
         server = EmbeddedPostgres(EMBEDDED_DATA_DIR)
         server.start()

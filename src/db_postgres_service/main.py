@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from db_postgres_service.api import health, metrics
-from db_postgres_service.api import v1 as api_v1
 from db_postgres_service.api.admission import AdmissionMiddleware
 from db_postgres_service.api.authentication import AuthenticationMiddleware, ClientAuthenticator
 from db_postgres_service.api.hot_paths import HotCreates, HotPages, HotReads
@@ -21,7 +20,6 @@ from db_postgres_service.api.openapi import install_openapi
 from db_postgres_service.api.problems import install_problem_handlers
 from db_postgres_service.api.retries import RetryCollisions
 from db_postgres_service.api.route_table import RouteTable
-from db_postgres_service.api.v1.users import HOT_CREATE, HOT_PAGE, HOT_READS
 from db_postgres_service.core.config import Settings
 from db_postgres_service.core.database import (
     StatementPool,
@@ -33,6 +31,7 @@ from db_postgres_service.core.logging import configure_logging, stop_logging
 from db_postgres_service.core.migrations import head_revision
 from db_postgres_service.core.runtime import settle_garbage_collector, stop_with_server
 from db_postgres_service.core.security import PasswordHasher
+from db_postgres_service.resources import RESOURCES
 
 logger = logging.getLogger("db_postgres_service")
 # Answered outside admission control: an orchestrator must see a saturated worker as alive
@@ -61,9 +60,10 @@ class DataService(FastAPI):
         routes = RouteTable(self.routes)
         app: ASGIApp = super().build_middleware_stack()
         if settings.fast_lane:
-            app = HotCreates(app, HOT_CREATE, max_body_bytes=settings.max_body_bytes)
-            app = HotPages(app, HOT_PAGE)
-            app = HotReads(app, HOT_READS)
+            creates = [create for resource in RESOURCES for create in resource.hot_creates]
+            app = HotCreates(app, creates, max_body_bytes=settings.max_body_bytes)
+            app = HotPages(app, [page for resource in RESOURCES for page in resource.hot_pages])
+            app = HotReads(app, [read for resource in RESOURCES for read in resource.hot_reads])
         app = AuthenticationMiddleware(app, routes)
         # Outside authentication, whose key lookup is work too; inside observability, so that
         # a refused request is counted and logged like any other.
@@ -126,8 +126,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
-    for router in api_v1.routers:
-        app.include_router(router)
+    for resource in RESOURCES:
+        # Included as they are, each with its full prefix, so that a matched route's `path`
+        # is the whole template (`/api/v1/users/{user_id}`) for logs and metrics.
+        app.include_router(resource.router)
     # A route that declares no scope must stop the start, not serve openly.
     RouteTable(app.routes)
     return app

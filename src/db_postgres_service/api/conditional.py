@@ -1,7 +1,7 @@
 """Entity tags and conditional requests (RFC 9110 §8.8.3, §13.1)."""
 
 from db_postgres_service.core.errors import PreconditionRequired
-from db_postgres_service.repositories.user_repository import ExpectedVersions
+from db_postgres_service.core.versions import ExpectedVersions
 
 
 def etag_for(version: int) -> str:

@@ -1,20 +1,30 @@
-"""Opaque, signed pagination cursors bound to the order and filters they were issued for."""
+"""Opaque, signed keyset cursors for any resource, bound to the order and filters they were
+issued for: the key is any list of JSON values (for users: the id, and the creation time in
+the creation orders)."""
 
 import base64
 import binascii
-import datetime
 import functools
 import hashlib
 import hmac
 import json
+from collections.abc import Hashable, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
 from db_postgres_service.core.errors import ValidationFailed
 from db_postgres_service.core.signing import Signer
-from db_postgres_service.repositories.user_repository import Keyset, UserFilters, UserOrder
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+    class Filters(DataclassInstance, Hashable, Protocol):
+        """A page's filters: a frozen dataclass."""
+
+
+KeyValue = int | str | None
 
 _PURPOSE = "cursor"
 _SIGNATURE_BYTES = 16
@@ -29,7 +39,7 @@ def _unb64(text: str) -> bytes:
 
 
 @functools.lru_cache(maxsize=1024)
-def _filters_digest(filters: UserFilters) -> str:
+def _filters_digest(filters: "Filters") -> str:
     canonical = json.dumps(asdict(filters), sort_keys=True, default=str, ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -42,15 +52,16 @@ class CursorCodec:
     def __init__(self, signer: Signer) -> None:
         self._signer = signer
 
-    def encode(self, order: UserOrder, filters: UserFilters, keyset: Keyset) -> str:
-        created_at = keyset.created_at.isoformat() if keyset.created_at else None
-        payload = {"o": order.value, "f": _filters_digest(filters), "k": [keyset.id, created_at]}
+    def encode(self, order: str, filters: "Filters", key: Sequence[KeyValue]) -> str:
+        """A cursor for the page after the row whose sort key is `key`; `filters` is a frozen
+        dataclass of the filters the page was asked with."""
+        payload = {"o": order, "f": _filters_digest(filters), "k": list(key)}
         body = orjson.dumps(payload)
         signature = self._signer.sign(_PURPOSE, body)[:_SIGNATURE_BYTES]
         return f"{_b64(body)}.{_b64(signature)}"
 
-    def decode(self, cursor: str, order: UserOrder, filters: UserFilters) -> Keyset:
-        """The keyset of a cursor this service issued for exactly this order and these filters."""
+    def decode(self, cursor: str, order: str, filters: "Filters") -> list[KeyValue]:
+        """The key of a cursor this service issued for exactly this order and these filters."""
         try:
             body_text, signature_text = cursor.split(".")
             body, signature = _unb64(body_text), _unb64(signature_text)
@@ -60,10 +71,7 @@ class CursorCodec:
         if not hmac.compare_digest(signature, expected):
             raise _invalid("The cursor was not issued by this service or was altered.")
         payload: dict[str, Any] = orjson.loads(body)
-        if payload["o"] != order.value or payload["f"] != _filters_digest(filters):
+        if payload["o"] != order or payload["f"] != _filters_digest(filters):
             raise _invalid("The cursor was issued for another order or other filters.")
-        user_id, created_at = payload["k"]
-        return Keyset(
-            id=user_id,
-            created_at=datetime.datetime.fromisoformat(created_at) if created_at else None,
-        )
+        key: list[KeyValue] = payload["k"]
+        return key

@@ -14,7 +14,6 @@ from db_postgres_service.core.database import unit_of_work
 from db_postgres_service.core.security import PasswordHasher
 from db_postgres_service.core.signing import Signer
 from db_postgres_service.repositories.secret_repository import SIGNING_KEY, SecretRepository
-from db_postgres_service.repositories.user_repository import UserRepository
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -39,13 +38,6 @@ async def get_password_hasher(request: Request) -> PasswordHasher:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PasswordHasherDep = Annotated[PasswordHasher, Depends(get_password_hasher)]
-
-
-async def get_user_repository(session: SessionDep) -> UserRepository:
-    return UserRepository(session)
-
-
-UserRepositoryDep = Annotated[UserRepository, Depends(get_user_repository)]
 
 
 async def shared_signer(state: State) -> Signer:

@@ -11,23 +11,21 @@ is for was matched once, by the authentication layer (api/route_table.py).
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi.routing import APIRoute
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from db_postgres_service.api.problems import database_problem, send_problem
-from db_postgres_service.api.responses import JSON_MEDIA_TYPE, User, representation
+from db_postgres_service.api.responses import JSON_MEDIA_TYPE, Created, Rendered, representation
 from db_postgres_service.api.retries import with_retries
 from db_postgres_service.api.routing import is_json_media_type
 from db_postgres_service.core.db_errors import DATABASE_FAILURES
 from db_postgres_service.core.errors import ServiceError
-from db_postgres_service.repositories.user_repository import UserRecord
-from db_postgres_service.schemas.user import UserCreate
 
-# Larger bodies are rare for a single user and go to FastAPI, which enforces the real limit.
+# Larger bodies are rare for a single resource and go to FastAPI, which enforces the real limit.
 MAX_HOT_BODY_BYTES = 8192
 _JSON = JSON_MEDIA_TYPE.encode()
 Result = TypeVar("Result")
@@ -67,11 +65,12 @@ async def _send_json(send: Send, status: int, body: bytes, *headers: tuple[bytes
 
 @dataclass(frozen=True, slots=True)
 class HotRead:
-    """A FastAPI GET route with one path parameter."""
+    """A FastAPI GET route with one path parameter, read in front of FastAPI when the segment
+    is in a form `is_plain` says FastAPI would read back unchanged."""
 
     route: APIRoute
     is_plain: Callable[[str], bool]
-    read: Callable[[State, str], Awaitable[User]]
+    read: Callable[[State, str], Awaitable[Rendered]]
 
 
 def _if_none_match(scope: Scope) -> str | None:
@@ -83,7 +82,7 @@ def _if_none_match(scope: Scope) -> str | None:
 
 
 class HotReads:
-    """GET of one user: no query string, a path segment that `is_plain` accepts."""
+    """GET of one resource: no query string, a path segment that `is_plain` accepts."""
 
     def __init__(self, app: ASGIApp, reads: Sequence[HotRead]) -> None:
         self.app = app
@@ -101,10 +100,10 @@ class HotReads:
 
     async def _serve(self, hot: HotRead, segment: str, scope: Scope, send: Send) -> None:
         state = scope["app"].state
-        user = await _attempt(lambda: hot.read(state, segment), scope, send)
-        if user is None:
+        found = await _attempt(lambda: hot.read(state, segment), scope, send)
+        if found is None:
             return
-        current = representation(user, _if_none_match(scope))
+        current = representation(found, _if_none_match(scope))
         if current.body is None:
             headers = [(b"etag", current.etag.encode())]
             await send({"type": "http.response.start", "status": 304, "headers": headers})
@@ -115,11 +114,11 @@ class HotReads:
 
 @dataclass(frozen=True, slots=True)
 class HotCreate:
-    """A FastAPI POST route that creates one user from a UserCreate body."""
+    """A FastAPI POST route that creates one resource from a body `body` accepts."""
 
     route: APIRoute
-    create: Callable[[State, UserCreate], Awaitable[UserRecord]]
-    location: Callable[[UserRecord], str]
+    body: type[BaseModel]
+    create: Callable[[State, Any], Awaitable[Created]]
 
 
 def _plain_body_length(scope: Scope, limit: int) -> int | None:
@@ -166,17 +165,18 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
 
 
 class HotCreates:
-    """POST of one user: a JSON body that UserCreate accepts, of at most MAX_HOT_BODY_BYTES and
+    """POST of one resource: a JSON body its model accepts, of at most MAX_HOT_BODY_BYTES and
     the service's body limit (a larger body goes to FastAPI, which refuses it with 413)."""
 
-    def __init__(self, app: ASGIApp, create: HotCreate, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, creates: Sequence[HotCreate], *, max_body_bytes: int) -> None:
         self.app = app
-        self.create = create
+        self.creates = {id(create.route): create for create in creates}
         self.body_limit = min(MAX_HOT_BODY_BYTES, max_body_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hot = self.creates.get(id(scope.get("route")))
         if (
-            scope.get("route") is not self.create.route
+            hot is None
             or not _is_plain_request(scope, "POST")
             or _plain_body_length(scope, self.body_limit) is None
         ):
@@ -186,24 +186,23 @@ class HotCreates:
         if body is None:
             return
         try:
-            new_user = UserCreate.model_validate_json(body)
+            fields = hot.body.model_validate_json(body)
         except ValidationError:
             await self.app(scope, _replaying(body, receive), send)
             return
         state = scope["app"].state
-        user = await _attempt(lambda: self.create.create(state, new_user), scope, send)
-        if user is None:
+        created = await _attempt(lambda: hot.create(state, fields), scope, send)
+        if created is None:
             return
-        current = representation(user, None)
-        assert current.body is not None, "without If-None-Match there is always a body"
-        location = self.create.location(user).encode()
-        etag = current.etag.encode()
-        await _send_json(send, 201, current.body, (b"etag", etag), (b"location", location))
+        etag = representation(created.rendered, None).etag.encode()
+        location = created.location.encode()
+        await _send_json(send, 201, created.rendered.body, (b"etag", etag), (b"location", location))
 
 
 @dataclass(frozen=True, slots=True)
 class HotPage:
-    """A FastAPI GET route that lists users; plain when it asks only for `limit` and `cursor`."""
+    """A FastAPI GET route that lists a resource; plain when it asks only for `limit` and
+    `cursor`: the default order, no filters."""
 
     route: APIRoute
     page: Callable[[State, int, str | None], Awaitable[bytes]]
@@ -234,18 +233,19 @@ def _plain_page_query(query: bytes, page: HotPage) -> tuple[int, str | None] | N
 
 
 class HotPages:
-    """GET of a page of users in the default order, without filters."""
+    """GET of a page in the default order, without filters."""
 
-    def __init__(self, app: ASGIApp, page: HotPage) -> None:
+    def __init__(self, app: ASGIApp, pages: Sequence[HotPage]) -> None:
         self.app = app
-        self.page = page
+        self.pages = {id(page.route): page for page in pages}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope.get("route") is self.page.route and _is_plain_request(scope, "GET", query=True):
-            plain = _plain_page_query(scope["query_string"], self.page)
+        hot = self.pages.get(id(scope.get("route")))
+        if hot is not None and _is_plain_request(scope, "GET", query=True):
+            plain = _plain_page_query(scope["query_string"], hot)
             if plain is not None:
                 state = scope["app"].state
-                body = await _attempt(lambda: self.page.page(state, *plain), scope, send)
+                body = await _attempt(lambda: hot.page(state, *plain), scope, send)
                 if body is not None:
                     await _send_json(send, 200, body)
                 return

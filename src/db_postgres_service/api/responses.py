@@ -1,60 +1,58 @@
-"""Building the user resource's HTTP responses."""
+"""A single resource's HTTP response, for any resource: its JSON with the strong ETag of its
+version, or 304 when a GET's If-None-Match already has that version. Built here once, for the
+FastAPI routes and the fast lane alike."""
 
 from dataclasses import dataclass
-from typing import Any
 
-import orjson
 from fastapi import Request, Response, status
 
 from db_postgres_service.api.conditional import etag_for, none_match
-from db_postgres_service.repositories.user_reader import PublicUser
-from db_postgres_service.repositories.user_repository import UserRecord
 
 JSON_MEDIA_TYPE = "application/json"
-# The wire format of a user (schemas.user.UserOut documents it); never the password hash.
-PUBLIC_FIELDS = ("id", "email", "username", "created_at", "updated_at", "version")
-
-User = UserRecord | PublicUser
 
 
-def public_fields(user: User) -> dict[str, Any]:
-    if isinstance(user, UserRecord):
-        return {field: getattr(user, field) for field in PUBLIC_FIELDS}
-    return {field: user[field] for field in PUBLIC_FIELDS}
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """One resource as the wire shows it: its JSON and its version."""
+
+    version: int
+    body: bytes
 
 
-def user_json(user: User) -> bytes:
-    # orjson straight from the row: the same bytes pydantic would write for UserOut
-    # (RFC 3339, UTC as "Z"), without building a model per response.
-    return orjson.dumps(public_fields(user), option=orjson.OPT_UTC_Z)
+@dataclass(frozen=True, slots=True)
+class Created:
+    """A resource a POST created, and the path it can be read at."""
+
+    rendered: Rendered
+    location: str
 
 
 @dataclass(frozen=True, slots=True)
 class Representation:
-    """What a response about one user says, before any framework wraps it."""
+    """What a response about one resource says, before any framework wraps it."""
 
     etag: str
     # None when the caller's If-None-Match shows its copy is current: a 304 without a body.
     body: bytes | None
 
 
-def representation(user: User, if_none_match: str | None) -> Representation:
-    etag = etag_for(user.version if isinstance(user, UserRecord) else user["version"])
+def representation(rendered: Rendered, if_none_match: str | None) -> Representation:
+    etag = etag_for(rendered.version)
     if none_match(if_none_match, etag):
         return Representation(etag, None)
-    return Representation(etag, user_json(user))
+    return Representation(etag, rendered.body)
 
 
-def user_response(
-    user: User,
+def resource_response(
+    rendered: Rendered,
     request: Request,
     *,
     status_code: int = status.HTTP_200_OK,
     location: str | None = None,
 ) -> Response:
-    """The user as JSON with its ETag, or 304 when a GET's If-None-Match already has it."""
+    """The resource as JSON with its ETag, or 304 when a GET's If-None-Match already has it."""
     if_none_match = request.headers.get("if-none-match") if request.method == "GET" else None
-    current = representation(user, if_none_match)
+    current = representation(rendered, if_none_match)
     headers = {"ETag": current.etag}
     if current.body is None:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)

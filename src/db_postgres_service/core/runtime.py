@@ -46,13 +46,18 @@ def parent_death_signal_setter(signum: int) -> Callable[[], None]:
 
 
 def stop_with_server() -> None:
-    """In a worker of `serve`: stop (SIGTERM, a graceful shutdown) when the server process
-    dies, however it dies. Without this a server killed outright (kill -9, or a supervisor
-    giving up on a slow shutdown) left its workers serving on the port, orphaned."""
+    """In a worker of `serve`: end at once when the server process dies, however it dies.
+
+    Without this a server killed outright (kill -9, or a supervisor giving up on a slow
+    shutdown) left its workers serving on the port, orphaned. SIGKILL, not a graceful SIGTERM:
+    a SIGTERM that reached a worker still in its startup left it hung for good inside granian's
+    signal handler (seen under the test suite's load); the requests such a worker had in flight
+    end with their connections and roll back.
+    """
     server_pid = os.environ.get(SERVER_PID_VARIABLE)
     if server_pid is None:
         return
-    parent_death_signal_setter(signal.SIGTERM)()
+    parent_death_signal_setter(signal.SIGKILL)()
     # Had the server died before prctl, no signal would ever come.
     if os.getppid() != int(server_pid):
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -2,6 +2,5 @@ from db_postgres_service.models.api_client import ApiClient
 from db_postgres_service.models.base import Base
 from db_postgres_service.models.idempotency_key import IdempotencyKey
 from db_postgres_service.models.service_secret import ServiceSecret
-from db_postgres_service.models.user import User
 
-__all__ = ["ApiClient", "Base", "IdempotencyKey", "ServiceSecret", "User"]
+__all__ = ["ApiClient", "Base", "IdempotencyKey", "ServiceSecret"]

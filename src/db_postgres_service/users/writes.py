@@ -1,9 +1,9 @@
 """User writes that are a single statement, on the driver connection.
 
 A statement on its own is its own transaction, so these need no session and no BEGIN/COMMIT
-round trips. The statements are defined once in SQLAlchemy Core (user_repository.py) and
+round trips. The statements are defined once in SQLAlchemy Core (sql.py) and
 compiled for asyncpg; writes that must share a transaction with other statements (an
-Idempotency-Key's stored response, a batch) stay on UserRepository and its session.
+Idempotency-Key's stored response, a batch) stay on UserRepository and its session (repository.py).
 """
 
 import functools
@@ -15,11 +15,11 @@ from db_postgres_service.core.database import (
     driver_statement,
 )
 from db_postgres_service.core.errors import NotFound, PreconditionFailed
-from db_postgres_service.repositories.user_repository import (
+from db_postgres_service.core.versions import ExpectedVersions
+from db_postgres_service.users.sql import (
     BIGINT_MAX,
     INSERT_ONE,
     USER_EXISTS,
-    ExpectedVersions,
     NewUser,
     UserRecord,
     conditional_delete,

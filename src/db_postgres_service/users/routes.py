@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from fastapi.routing import APIRoute
 from pydantic import MISSING
 from starlette.convertors import register_url_convertor
@@ -13,15 +13,23 @@ from db_postgres_service.api.conditional import expected_versions
 from db_postgres_service.api.deps import (
     IdempotencyDep,
     PasswordHasherDep,
+    SessionDep,
     SettingsDep,
-    UserRepositoryDep,
 )
 from db_postgres_service.api.hot_paths import HotCreate, HotPage, HotRead
 from db_postgres_service.api.problems import common_statuses, problem_responses
-from db_postgres_service.api.responses import JSON_MEDIA_TYPE, user_json, user_response
+from db_postgres_service.api.resource import Resource
+from db_postgres_service.api.responses import (
+    JSON_MEDIA_TYPE,
+    Created,
+    Rendered,
+    resource_response,
+)
 from db_postgres_service.api.routing import StrictRoute, segment_except
 from db_postgres_service.api.scopes import requires
-from db_postgres_service.api.v1.user_reads import (
+from db_postgres_service.core.errors import InvalidLogin
+from db_postgres_service.schemas.common import Timestamp
+from db_postgres_service.users.queries import (
     USERS_PREFIX,
     is_plain_id,
     user_by_email,
@@ -29,17 +37,9 @@ from db_postgres_service.api.v1.user_reads import (
     user_by_username,
     user_page,
 )
-from db_postgres_service.core.errors import InvalidLogin
-from db_postgres_service.repositories.user_reader import PublicUser
-from db_postgres_service.repositories.user_repository import (
-    NewUser,
-    UserFilters,
-    UserOrder,
-    UserRecord,
-)
-from db_postgres_service.repositories.user_writer import UserWriter
-from db_postgres_service.schemas.common import Timestamp
-from db_postgres_service.schemas.user import (
+from db_postgres_service.users.repository import UserRepository
+from db_postgres_service.users.representation import rendered, user_json
+from db_postgres_service.users.schemas import (
     Credentials,
     UserBatch,
     UserBatchCreate,
@@ -48,8 +48,22 @@ from db_postgres_service.schemas.user import (
     UserPage,
     UserUpdate,
 )
+from db_postgres_service.users.sql import (
+    NewUser,
+    UserFilters,
+    UserOrder,
+    UserRecord,
+)
+from db_postgres_service.users.writes import UserWriter
 
 router = APIRouter(prefix=USERS_PREFIX, tags=["users"], route_class=StrictRoute)
+
+
+async def get_user_repository(session: SessionDep) -> UserRepository:
+    return UserRepository(session)
+
+
+UserRepositoryDep = Annotated[UserRepository, Depends(get_user_repository)]
 USERS_READ = "users:read"
 USERS_WRITE = "users:write"
 USERS_AUTHENTICATE = "users:authenticate"
@@ -142,8 +156,8 @@ async def create_user(
     async def create() -> Response:
         hashed = await _hash_of(body, hasher)
         user = await users.create(email=body.email, username=body.username, hashed_password=hashed)
-        return user_response(
-            user,
+        return resource_response(
+            rendered(user),
             request,
             status_code=status.HTTP_201_CREATED,
             location=_location(user),
@@ -218,7 +232,7 @@ async def authenticate(
         raise InvalidLogin()
     if updated_hash is not None:
         await users.replace_password_hash(user.id, user.hashed_password, updated_hash)
-    return user_response(user, request)
+    return resource_response(rendered(user), request)
 
 
 @router.get(
@@ -258,7 +272,7 @@ async def list_users(
     dependencies=[requires(USERS_READ)],
 )
 async def get_user_by_username(username: str, request: Request) -> Response:
-    return user_response(await user_by_username(request.app.state, username), request)
+    return resource_response(rendered(await user_by_username(request.app.state, username)), request)
 
 
 @router.get(
@@ -273,7 +287,7 @@ async def get_user_by_username(username: str, request: Request) -> Response:
     dependencies=[requires(USERS_READ)],
 )
 async def get_user_by_email(email: str, request: Request) -> Response:
-    return user_response(await user_by_email(request.app.state, email), request)
+    return resource_response(rendered(await user_by_email(request.app.state, email)), request)
 
 
 @router.get(
@@ -289,7 +303,7 @@ async def get_user_by_email(email: str, request: Request) -> Response:
 )
 async def get_user(user_id: UserId, request: Request) -> Response:
     # Plain requests never get here: api/hot_paths.py answers them in front of FastAPI.
-    return user_response(await user_by_id(request.app.state, user_id), request)
+    return resource_response(rendered(await user_by_id(request.app.state, user_id)), request)
 
 
 @router.patch(
@@ -320,7 +334,7 @@ async def update_user(
         values["hashed_password"] = await _hash_of(body, hasher)
     async with request.app.state.statement_pool.connection() as db:
         user = await UserWriter(db).update(user_id, values, expected)
-    return user_response(user, request)
+    return resource_response(rendered(user), request)
 
 
 @router.delete(
@@ -355,28 +369,28 @@ def _route(path: str, method: str) -> APIRoute:
     )
 
 
-async def _user_by_id_segment(state: State, segment: str) -> PublicUser:
-    return await user_by_id(state, int(segment))
+async def _read_by_id(state: State, segment: str) -> Rendered:
+    return rendered(await user_by_id(state, int(segment)))
 
 
-async def _create_in_one_statement(state: State, body: UserCreate) -> UserRecord:
+async def _read_by_username(state: State, username: str) -> Rendered:
+    return rendered(await user_by_username(state, username))
+
+
+async def _read_by_email(state: State, email: str) -> Rendered:
+    return rendered(await user_by_email(state, email))
+
+
+async def _create_in_one_statement(state: State, body: UserCreate) -> Created:
     """The create without an Idempotency-Key: one INSERT, its own transaction."""
     hashed = await _hash_of(body, state.password_hasher)
     async with state.statement_pool.connection() as db:
-        return await UserWriter(db).create(_new_user(body, hashed))
+        user = await UserWriter(db).create(_new_user(body, hashed))
+    return Created(rendered(user), _location(user))
 
 
 def _location(user: UserRecord) -> str:
     return USER_PATH.format(id=user.id)
-
-
-# Served in front of FastAPI when plain (api/hot_paths.py); most specific path first.
-HOT_READS = (
-    HotRead(_route(USERS_PREFIX + "/by_username/{username}", "GET"), bool, user_by_username),
-    HotRead(_route(USERS_PREFIX + "/by_email/{email}", "GET"), bool, user_by_email),
-    HotRead(_route(USERS_PREFIX + "/{user_id}", "GET"), is_plain_id, _user_by_id_segment),
-)
-HOT_CREATE = HotCreate(_route(USERS_PREFIX, "POST"), _create_in_one_statement, _location)
 
 
 async def _unfiltered_pages(state: State, limit: int, cursor: str | None) -> bytes:
@@ -385,4 +399,15 @@ async def _unfiltered_pages(state: State, limit: int, cursor: str | None) -> byt
     )
 
 
-HOT_PAGE = HotPage(_route(USERS_PREFIX, "GET"), _unfiltered_pages, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+USERS = Resource(
+    router,
+    hot_reads=(
+        HotRead(_route(USERS_PREFIX + "/by_username/{username}", "GET"), bool, _read_by_username),
+        HotRead(_route(USERS_PREFIX + "/by_email/{email}", "GET"), bool, _read_by_email),
+        HotRead(_route(USERS_PREFIX + "/{user_id}", "GET"), is_plain_id, _read_by_id),
+    ),
+    hot_pages=(
+        HotPage(_route(USERS_PREFIX, "GET"), _unfiltered_pages, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
+    ),
+    hot_creates=(HotCreate(_route(USERS_PREFIX, "POST"), UserCreate, _create_in_one_statement),),
+)

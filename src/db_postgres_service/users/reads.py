@@ -15,7 +15,7 @@ from db_postgres_service.core.database import (
     driver_statement,
 )
 from db_postgres_service.core.errors import NotFound
-from db_postgres_service.repositories.user_repository import (
+from db_postgres_service.users.sql import (
     BIGINT_MAX,
     PageQuery,
     UserOrder,

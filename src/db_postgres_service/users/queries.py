@@ -5,10 +5,10 @@ from datetime import datetime
 import orjson
 from starlette.datastructures import State
 
-from db_postgres_service.api.cursors import CursorCodec
+from db_postgres_service.api.cursors import CursorCodec, KeyValue
 from db_postgres_service.api.deps import shared_signer
-from db_postgres_service.repositories.user_reader import PublicUser, UserReader
-from db_postgres_service.repositories.user_repository import (
+from db_postgres_service.users.reads import PublicUser, UserReader
+from db_postgres_service.users.sql import (
     Keyset,
     PageQuery,
     UserFilters,
@@ -50,7 +50,7 @@ async def user_page(
 ) -> bytes:
     """A page of users as the JSON of schemas.user.UserPage, with the next page's cursor."""
     codec = CursorCodec(await shared_signer(state))
-    after = codec.decode(cursor, order, filters) if cursor is not None else None
+    after = _keyset(codec.decode(cursor, order.value, filters)) if cursor is not None else None
     async with state.statement_pool.connection() as db:
         # One item more than asked tells whether there is a next page.
         items = await UserReader(db).page(PageQuery(order, filters, after, limit + 1))
@@ -59,5 +59,16 @@ async def user_page(
         items = items[:limit]
         last = items[-1]
         created_at = datetime.fromisoformat(last["created_at"]) if order.by_creation else None
-        next_cursor = codec.encode(order, filters, Keyset(id=last["id"], created_at=created_at))
+        key = [last["id"], created_at.isoformat() if created_at else None]
+        next_cursor = codec.encode(order.value, filters, key)
     return orjson.dumps({"items": items, "next_cursor": next_cursor})
+
+
+def _keyset(key: list[KeyValue]) -> Keyset:
+    """The keyset a cursor of user_page carries: [id, creation time or None]."""
+    user_id, created_at = key
+    assert isinstance(user_id, int), "this service signed the cursor"
+    return Keyset(
+        id=user_id,
+        created_at=datetime.fromisoformat(created_at) if isinstance(created_at, str) else None,
+    )

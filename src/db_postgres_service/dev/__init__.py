@@ -1,0 +1,1 @@
+"""Development-only machinery, which `serve` in production never imports."""
