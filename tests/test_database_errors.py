@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db_postgres_service.core.db_errors import map_database_error
 from db_postgres_service.core.errors import ServiceError
-from db_postgres_service.users.reads import UserReader
 from db_postgres_service.users.repository import UserRepository
 from db_postgres_service.users.writes import UserWriter
 
@@ -229,15 +228,18 @@ async def test_a_transaction_of_several_statements_runs_again_whole_with_its_bod
     assert await db.scalar("SELECT count(*) FROM idempotency_keys") == 1
 
 
-async def test_a_fast_lane_read_that_collided_runs_again(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+async def test_a_fast_lane_create_that_collided_runs_again(
+    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    user = await create(client, name="alice")
-    colliding, calls = _colliding(UserReader.get, _on_connection, times=1, state=DEADLOCK_DETECTED)
-    monkeypatch.setattr(UserReader, "get", colliding)
+    colliding, calls = _colliding(
+        UserWriter.create, _on_connection, times=1, state=DEADLOCK_DETECTED
+    )
+    monkeypatch.setattr(UserWriter, "create", colliding)
+    body = {"email": "alice@example.com", "username": "alice", "password_hash": BCRYPT_HASH}
 
-    response = await client.get(f"/api/v1/users/{user['id']}")
+    response = await client.post("/api/v1/users", json=body)
 
-    assert response.status_code == 200
+    assert response.status_code == 201
     assert response.json()["username"] == "alice"
     assert len(calls) == 2
+    assert await db.scalar("SELECT count(*) FROM users") == 1

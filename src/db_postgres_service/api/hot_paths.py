@@ -40,13 +40,10 @@ def _is_plain_request(scope: Scope, method: str, *, query: bool = False) -> bool
     )
 
 
-async def _attempt(
-    effect: Callable[[], Awaitable[Result]], scope: Scope, send: Send
-) -> Result | None:
-    """The effect's result, run again while its statement collides with another transaction
-    (api/retries.py), or None once its failure has been answered with a problem."""
+async def _attempt(effect: Awaitable[Result], scope: Scope, send: Send) -> Result | None:
+    """The effect's result, or None once its failure has been answered with a problem."""
     try:
-        return await with_retries(effect)
+        return await effect
     except ServiceError as error:
         await send_problem(send, error, scope["state"]["request_id"])
     except DATABASE_FAILURES as error:
@@ -100,7 +97,8 @@ class HotReads:
 
     async def _serve(self, hot: HotRead, segment: str, scope: Scope, send: Send) -> None:
         state = scope["app"].state
-        found = await _attempt(lambda: hot.read(state, segment), scope, send)
+        # A read takes no locks, so it never collides with another transaction.
+        found = await _attempt(hot.read(state, segment), scope, send)
         if found is None:
             return
         current = representation(found, _if_none_match(scope))
@@ -191,7 +189,8 @@ class HotCreates:
             await self.app(scope, _replaying(body, receive), send)
             return
         state = scope["app"].state
-        created = await _attempt(lambda: hot.create(state, fields), scope, send)
+        # Run again while its INSERT collides with another transaction (api/retries.py).
+        created = await _attempt(with_retries(lambda: hot.create(state, fields)), scope, send)
         if created is None:
             return
         etag = representation(created.rendered, None).etag.encode()
@@ -245,7 +244,7 @@ class HotPages:
             plain = _plain_page_query(scope["query_string"], hot)
             if plain is not None:
                 state = scope["app"].state
-                body = await _attempt(lambda: hot.page(state, *plain), scope, send)
+                body = await _attempt(hot.page(state, *plain), scope, send)
                 if body is not None:
                     await _send_json(send, 200, body)
                 return

@@ -37,6 +37,7 @@ from db_postgres_service.users.queries import (
     user_by_username,
     user_page,
 )
+from db_postgres_service.users.reads import UserReader
 from db_postgres_service.users.repository import UserRepository
 from db_postgres_service.users.representation import rendered, user_json
 from db_postgres_service.users.schemas import (
@@ -370,15 +371,18 @@ def _route(path: str, method: str) -> APIRoute:
 
 
 async def _read_by_id(state: State, segment: str) -> Rendered:
-    return rendered(await user_by_id(state, int(segment)))
+    async with state.statement_pool.connection() as connection:
+        return rendered(await UserReader(connection).get(int(segment)))
 
 
 async def _read_by_username(state: State, username: str) -> Rendered:
-    return rendered(await user_by_username(state, username))
+    async with state.statement_pool.connection() as connection:
+        return rendered(await UserReader(connection).get_by_username(username))
 
 
 async def _read_by_email(state: State, email: str) -> Rendered:
-    return rendered(await user_by_email(state, email))
+    async with state.statement_pool.connection() as connection:
+        return rendered(await UserReader(connection).get_by_email(email))
 
 
 async def _create_in_one_statement(state: State, body: UserCreate) -> Created:
