@@ -5,6 +5,7 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,10 +13,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from db_postgres_service.core import logging as service_logging
 from db_postgres_service.core.logging import (
-    JsonFormatter,
+    LineWriter,
     LogFormat,
-    TextFormatter,
+    RecordFormatter,
     configure_logging,
     flush_logs,
 )
@@ -138,7 +140,7 @@ async def test_no_log_line_holds_a_password_a_hash_or_an_api_key_even_on_errors(
     lines = [
         formatter.format(r)
         for r in caplog.records
-        for formatter in (JsonFormatter(), TextFormatter())
+        for formatter in (RecordFormatter(as_json=True), RecordFormatter(as_json=False))
     ]
     logged = "\n".join(lines) + caplog.text + log_output.text()
     for secret in (password, stored_hash, TEST_API_KEY, wrong_key):
@@ -237,3 +239,31 @@ def test_a_command_that_exits_at_once_still_writes_its_last_log_lines() -> None:
 
     (line,) = finished.stderr.splitlines()
     assert json.loads(line)["message"] == "last words"
+
+
+def test_lines_a_stalled_stream_cannot_take_are_all_counted_from_every_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(service_logging, "MAX_PENDING_LINES", 100)
+    # Switch threads as often as possible, so that an unguarded `+= 1` would lose counts.
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    stream = io.StringIO()
+    writer = LineWriter(stream)
+    writer.close()  # The writer thread stops: nothing drains, as with a stalled stream.
+    try:
+        threads = [
+            threading.Thread(target=lambda: [writer.write("line") for _ in range(5_000)])
+            for _ in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(previous)
+    writer.flush()
+
+    lines = stream.getvalue().splitlines()
+    assert lines[:100] == ["line"] * 100
+    assert lines[100:] == ["39900 log lines dropped: the log stream did not keep up"]

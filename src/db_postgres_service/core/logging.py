@@ -11,7 +11,6 @@ LogRecord, its handler chain and a formatter cost more than a whole cached read 
 
 import atexit
 import collections
-import datetime
 import logging
 import sys
 import threading
@@ -44,29 +43,72 @@ def _context(record: logging.LogRecord) -> dict[str, Any]:
     return {field: getattr(record, field) for field in CONTEXT_FIELDS if hasattr(record, field)}
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        moment = datetime.datetime.fromtimestamp(record.created, tz=datetime.UTC)
-        payload: dict[str, Any] = {
-            "time": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-            **_context(record),
-        }
-        if record.exc_info:
-            payload["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(payload, default=str).decode()
+class _UtcClock:
+    """RFC 3339 UTC timestamps with milliseconds, re-rendering the date only once a second."""
 
-
-class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)-7s %(name)s %(message)s", "%H:%M:%S")
+        # One attribute, replaced whole: a thread reads a second and its text that belong.
+        self._cached = (-1, "")
+
+    def text(self, moment: float) -> str:
+        second = int(moment)
+        cached_second, prefix = self._cached
+        if second != cached_second:
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._cached = (second, prefix)
+        return f"{prefix}.{int((moment - second) * 1000):03d}Z"
+
+
+_clock = _UtcClock()
+
+
+def render_line(
+    *,
+    as_json: bool,
+    moment: float,
+    level: str,
+    logger: str,
+    message: str,
+    context: dict[str, Any],
+    exception: str | None = None,
+) -> str:
+    """The one place a log line is rendered, for records and access lines alike: a JSON
+    object, or `HH:MM:SS LEVEL logger message key=value ...` for a terminal."""
+    if as_json:
+        payload: dict[str, Any] = {
+            "time": _clock.text(moment),
+            "level": level.lower(),
+            "logger": logger,
+            "message": message,
+            **context,
+        }
+        if exception is not None:
+            payload["exception"] = exception
+        return orjson.dumps(payload, default=str).decode()
+    fields = " ".join(f"{key}={value}" for key, value in context.items())
+    clock = time.strftime("%H:%M:%S", time.localtime(moment))
+    line = f"{clock} {level.upper():<7} {logger} {message}"
+    line = f"{line} {fields}" if fields else line
+    return f"{line}\n{exception}" if exception is not None else line
+
+
+class RecordFormatter(logging.Formatter):
+    """A log record as render_line writes it."""
+
+    def __init__(self, *, as_json: bool) -> None:
+        super().__init__()
+        self.as_json = as_json
 
     def format(self, record: logging.LogRecord) -> str:
-        context = " ".join(f"{key}={value}" for key, value in _context(record).items())
-        line = super().format(record)
-        return f"{line} {context}" if context else line
+        return render_line(
+            as_json=self.as_json,
+            moment=record.created,
+            level=record.levelname,
+            logger=record.name,
+            message=record.getMessage(),
+            context=_context(record),
+            exception=self.formatException(record.exc_info) if record.exc_info else None,
+        )
 
 
 class LineWriter:
@@ -75,7 +117,10 @@ class LineWriter:
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self._pending: collections.deque[str] = collections.deque()
+        # Counted from any thread. CPython 3.11's GIL happens to make `+= 1` on it atomic; the
+        # lock makes it so by construction (and on a free-threaded build).
         self._dropped = 0
+        self._counting = threading.Lock()
         # Only the writer thread and an explicit flush drain; the lock keeps batches in order.
         self._draining = threading.Lock()
         self._stopping = threading.Event()
@@ -84,7 +129,8 @@ class LineWriter:
 
     def write(self, line: str) -> None:
         if len(self._pending) >= MAX_PENDING_LINES:
-            self._dropped += 1
+            with self._counting:
+                self._dropped += 1
             return
         self._pending.append(line)
 
@@ -106,8 +152,9 @@ class LineWriter:
             pending = self._pending
             # popleft is atomic, so lines appended meanwhile simply wait for the next batch.
             lines = [pending.popleft() for _ in range(len(pending))]
-            if self._dropped:
+            with self._counting:
                 dropped, self._dropped = self._dropped, 0
+            if dropped:
                 lines.append(f"{dropped} log lines dropped: the log stream did not keep up")
             if not lines:
                 return
@@ -132,22 +179,6 @@ class _LineHandler(logging.Handler):
             self.handleError(record)
 
 
-class _UtcClock:
-    """RFC 3339 UTC timestamps with milliseconds, re-rendering the date only once a second."""
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._prefix = ""
-
-    def now(self) -> str:
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._prefix}.{int((now - second) * 1000):03d}Z"
-
-
 class AccessLog:
     """One line per HTTP request, in the format of the other lines, written without a record."""
 
@@ -155,7 +186,6 @@ class AccessLog:
         self._logger = logging.getLogger(ACCESS_LOGGER)
         self._writer: LineWriter | None = None
         self._as_json = True
-        self._clock = _UtcClock()
 
     def configure(self, writer: LineWriter | None, *, as_json: bool) -> None:
         self._writer = writer
@@ -174,29 +204,22 @@ class AccessLog:
         writer = self._writer
         if writer is None or not self._logger.isEnabledFor(logging.INFO):
             return
-        message = f"{method} {route} {status}"
-        if self._as_json:
-            line = orjson.dumps(
-                {
-                    "time": self._clock.now(),
-                    "level": "info",
-                    "logger": ACCESS_LOGGER,
-                    "message": message,
-                    "request_id": request_id,
-                    "client": client,
-                    "method": method,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": duration_ms,
-                }
-            ).decode()
-        else:
-            clock = time.strftime("%H:%M:%S")
-            line = (
-                f"{clock} INFO    {ACCESS_LOGGER} {message} request_id={request_id} "
-                f"client={client} method={method} route={route} status={status} "
-                f"duration_ms={duration_ms}"
-            )
+        context = {
+            "request_id": request_id,
+            "client": client,
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": duration_ms,
+        }
+        line = render_line(
+            as_json=self._as_json,
+            moment=time.time(),
+            level="info",
+            logger=ACCESS_LOGGER,
+            message=f"{method} {route} {status}",
+            context=context,
+        )
         writer.write(line)
 
 
@@ -221,7 +244,7 @@ def configure_logging(
     as_json = log_format == "json" or (log_format == "auto" and not stream.isatty())
     _writer = LineWriter(stream)
     _handler = _LineHandler(_writer)
-    _handler.setFormatter(JsonFormatter() if as_json else TextFormatter())
+    _handler.setFormatter(RecordFormatter(as_json=as_json))
     root = logging.getLogger()
     root.addHandler(_handler)
     root.setLevel(level)
