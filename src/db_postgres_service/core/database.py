@@ -27,7 +27,7 @@ StatementConnection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Recor
 
 
 def _server_settings(settings: Settings) -> dict[str, str]:
-    # Pages read timestamps as text (repositories.user_repository._utc_text), which must not
+    # Pages read timestamps as text (users/sql.py, _utc_text), which must not
     # follow a DateStyle an operator set on the database or role.
     server_settings = {"application_name": APPLICATION_NAME, "DateStyle": "ISO, YMD"}
     if settings.db_statement_timeout_ms:

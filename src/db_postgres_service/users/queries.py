@@ -48,7 +48,7 @@ def is_plain_id(segment: str) -> bool:
 async def user_page(
     state: State, *, order: UserOrder, filters: UserFilters, cursor: str | None, limit: int
 ) -> bytes:
-    """A page of users as the JSON of schemas.user.UserPage, with the next page's cursor."""
+    """A page of users as the JSON of schemas.UserPage, with the next page's cursor."""
     codec = CursorCodec(await shared_signer(state))
     after = _keyset(codec.decode(cursor, order.value, filters)) if cursor is not None else None
     async with state.statement_pool.connection() as db:

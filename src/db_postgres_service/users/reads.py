@@ -33,7 +33,7 @@ _BY_EMAIL = (
 )
 
 PublicUser = asyncpg.Record
-# A user of a page as the wire shows it (schemas.user.UserOut): timestamps already in RFC 3339.
+# A user of a page as the wire shows it (users/schemas.py UserOut): timestamps already in RFC 3339.
 PageItem = dict[str, Any]
 # One compiled statement per page shape (order and which filters are given): at most 256.
 _PAGES: dict[tuple[UserOrder, frozenset[str]], DriverStatement] = {}
