@@ -7,7 +7,9 @@ from starlette.datastructures import State
 
 from db_postgres_service.api.cursors import CursorCodec, KeyValue
 from db_postgres_service.api.deps import shared_signer
-from db_postgres_service.users.reads import PublicUser, UserReader
+from db_postgres_service.api.responses import Rendered
+from db_postgres_service.users.reads import UserReader
+from db_postgres_service.users.representation import rendered
 from db_postgres_service.users.sql import (
     Keyset,
     PageQuery,
@@ -20,19 +22,19 @@ USERS_PREFIX = "/api/v1/users"
 _MAX_ID_DIGITS = 19
 
 
-async def user_by_id(state: State, user_id: int) -> PublicUser:
+async def user_by_id(state: State, user_id: int) -> Rendered:
     async with state.statement_pool.connection() as connection:
-        return await UserReader(connection).get(user_id)
+        return rendered(await UserReader(connection).get(user_id))
 
 
-async def user_by_username(state: State, username: str) -> PublicUser:
+async def user_by_username(state: State, username: str) -> Rendered:
     async with state.statement_pool.connection() as connection:
-        return await UserReader(connection).get_by_username(username)
+        return rendered(await UserReader(connection).get_by_username(username))
 
 
-async def user_by_email(state: State, email: str) -> PublicUser:
+async def user_by_email(state: State, email: str) -> Rendered:
     async with state.statement_pool.connection() as connection:
-        return await UserReader(connection).get_by_email(email)
+        return rendered(await UserReader(connection).get_by_email(email))
 
 
 def is_plain_id(segment: str) -> bool:

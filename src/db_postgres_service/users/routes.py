@@ -37,7 +37,6 @@ from db_postgres_service.users.queries import (
     user_by_username,
     user_page,
 )
-from db_postgres_service.users.reads import UserReader
 from db_postgres_service.users.repository import UserRepository
 from db_postgres_service.users.representation import rendered, user_json
 from db_postgres_service.users.schemas import (
@@ -119,6 +118,13 @@ def _success(
     for more in headers:
         merged.update(more)
     return {status_code: {"description": description, "headers": merged}}
+
+
+_ONE_USER = {
+    **_success(status.HTTP_200_OK, "The user", _ETAG),
+    **NOT_MODIFIED,
+    **problem_responses(*common_statuses({404})),
+}
 
 
 def _idempotent_post(
@@ -264,47 +270,35 @@ async def list_users(
 @router.get(
     "/by_username/{username}",
     response_model=UserOut,
-    responses={
-        **_success(status.HTTP_200_OK, "The user", _ETAG),
-        **NOT_MODIFIED,
-        **problem_responses(*common_statuses({404})),
-    },
+    responses=_ONE_USER,
     summary="Get a user by username (case-insensitive)",
     dependencies=[requires(USERS_READ)],
 )
 async def get_user_by_username(username: str, request: Request) -> Response:
-    return resource_response(rendered(await user_by_username(request.app.state, username)), request)
+    return resource_response(await user_by_username(request.app.state, username), request)
 
 
 @router.get(
     "/by_email/{email}",
     response_model=UserOut,
-    responses={
-        **_success(status.HTTP_200_OK, "The user", _ETAG),
-        **NOT_MODIFIED,
-        **problem_responses(*common_statuses({404})),
-    },
+    responses=_ONE_USER,
     summary="Get a user by email (case-insensitive)",
     dependencies=[requires(USERS_READ)],
 )
 async def get_user_by_email(email: str, request: Request) -> Response:
-    return resource_response(rendered(await user_by_email(request.app.state, email)), request)
+    return resource_response(await user_by_email(request.app.state, email), request)
 
 
 @router.get(
     "/{user_id:user_id}",
     response_model=UserOut,
-    responses={
-        **_success(status.HTTP_200_OK, "The user", _ETAG),
-        **NOT_MODIFIED,
-        **problem_responses(*common_statuses({404})),
-    },
+    responses=_ONE_USER,
     summary="Get a user by id",
     dependencies=[requires(USERS_READ)],
 )
 async def get_user(user_id: UserId, request: Request) -> Response:
     # Plain requests never get here: api/hot_paths.py answers them in front of FastAPI.
-    return resource_response(rendered(await user_by_id(request.app.state, user_id)), request)
+    return resource_response(await user_by_id(request.app.state, user_id), request)
 
 
 @router.patch(
@@ -371,18 +365,7 @@ def _route(path: str, method: str) -> APIRoute:
 
 
 async def _read_by_id(state: State, segment: str) -> Rendered:
-    async with state.statement_pool.connection() as connection:
-        return rendered(await UserReader(connection).get(int(segment)))
-
-
-async def _read_by_username(state: State, username: str) -> Rendered:
-    async with state.statement_pool.connection() as connection:
-        return rendered(await UserReader(connection).get_by_username(username))
-
-
-async def _read_by_email(state: State, email: str) -> Rendered:
-    async with state.statement_pool.connection() as connection:
-        return rendered(await UserReader(connection).get_by_email(email))
+    return await user_by_id(state, int(segment))
 
 
 async def _create_in_one_statement(state: State, body: UserCreate) -> Created:
@@ -406,8 +389,8 @@ async def _unfiltered_pages(state: State, limit: int, cursor: str | None) -> byt
 USERS = Resource(
     router,
     hot_reads=(
-        HotRead(_route(USERS_PREFIX + "/by_username/{username}", "GET"), bool, _read_by_username),
-        HotRead(_route(USERS_PREFIX + "/by_email/{email}", "GET"), bool, _read_by_email),
+        HotRead(_route(USERS_PREFIX + "/by_username/{username}", "GET"), bool, user_by_username),
+        HotRead(_route(USERS_PREFIX + "/by_email/{email}", "GET"), bool, user_by_email),
         HotRead(_route(USERS_PREFIX + "/{user_id}", "GET"), is_plain_id, _read_by_id),
     ),
     hot_pages=(
