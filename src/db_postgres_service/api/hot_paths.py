@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import State
@@ -25,6 +26,8 @@ from db_postgres_service.api.routing import is_json_media_type
 from db_postgres_service.core.db_errors import DATABASE_FAILURES
 from db_postgres_service.core.errors import ServiceError
 
+# The longest decimal a bigint id can have; longer ones go to FastAPI (and are 404 there).
+_MAX_ID_DIGITS = 19
 # Larger bodies are rare for a single resource and go to FastAPI, which enforces the real limit.
 MAX_HOT_BODY_BYTES = 8192
 _JSON = JSON_MEDIA_TYPE.encode()
@@ -68,6 +71,25 @@ class HotRead:
     route: APIRoute
     is_plain: Callable[[str], bool]
     read: Callable[[State, str], Awaitable[Rendered]]
+
+
+def is_plain_id(segment: str) -> bool:
+    """Digits exactly as FastAPI would read them back: no sign, no leading zero, no spaces."""
+    return (
+        segment.isascii()
+        and segment.isdigit()
+        and segment[0] != "0"
+        and len(segment) <= _MAX_ID_DIGITS
+    )
+
+
+def route_of(router: APIRouter, path: str, method: str) -> APIRoute:
+    """The route of `router` at `path` (as declared, with the router's prefix) for `method`."""
+    return next(
+        route
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.path_format == path and route.methods == {method}
+    )
 
 
 def _if_none_match(scope: Scope) -> str | None:

@@ -1,7 +1,9 @@
 """Declarative base whose constraint names are predictable, so errors can be mapped by name."""
 
-from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase
+import datetime
+
+from sqlalchemy import DateTime, Integer, MetaData, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -22,3 +24,16 @@ def unique_name(table: str, field: str) -> str:
     The error mapper reverses this to tell a caller which field conflicted.
     """
     return f"uq_{table}_{field}"
+
+
+class Versioned:
+    """The columns every resource's row has (CONTRACT.md "Every resource"): when it was
+    created and last changed, and its version, which starts at 1 and is its ETag."""
+
+    created_at: Mapped[datetime.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[datetime.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    version: Mapped[int] = mapped_column(Integer, server_default="1")

@@ -1,28 +1,19 @@
-import datetime
-
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, Identity, Index, Integer, String, func
+from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db_postgres_service.models.base import Base, unique_name
+from db_postgres_service.models.base import Base, Versioned, unique_name
 
 EMAIL_MAX_LENGTH = 255
 USERNAME_MAX_LENGTH = 100
 
 
-class User(Base):
+class User(Versioned, Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
     email: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH))
     username: Mapped[str] = mapped_column(String(USERNAME_MAX_LENGTH))
     hashed_password: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[datetime.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-    updated_at: Mapped[datetime.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-    version: Mapped[int] = mapped_column(Integer, server_default="1")
 
     __table_args__ = (
         # Emails are compared case-insensitively by storing them lower-cased; the check keeps

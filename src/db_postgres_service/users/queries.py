@@ -18,8 +18,6 @@ from db_postgres_service.users.sql import (
 )
 
 USERS_PREFIX = "/api/v1/users"
-# The longest decimal a bigint id can have; longer ones go to FastAPI (and are 404 there).
-_MAX_ID_DIGITS = 19
 
 
 async def user_by_id(state: State, user_id: int) -> Rendered:
@@ -35,16 +33,6 @@ async def user_by_username(state: State, username: str) -> Rendered:
 async def user_by_email(state: State, email: str) -> Rendered:
     async with state.statement_pool.connection() as connection:
         return rendered(await UserReader(connection).get_by_email(email))
-
-
-def is_plain_id(segment: str) -> bool:
-    """Digits exactly as FastAPI would read them back: no sign, no leading zero, no spaces."""
-    return (
-        segment.isascii()
-        and segment.isdigit()
-        and segment[0] != "0"
-        and len(segment) <= _MAX_ID_DIGITS
-    )
 
 
 async def user_page(

@@ -1,22 +1,35 @@
 """The user routes of CONTRACT.md: HTTP in and out, no SQL."""
 
-from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import MISSING
 from starlette.convertors import register_url_convertor
 from starlette.datastructures import State
 
 from db_postgres_service.api.conditional import expected_versions
+from db_postgres_service.api.declarations import (
+    ETAG,
+    IN_FLIGHT,
+    IfMatch,
+    idempotent_post,
+    location,
+    one_resource,
+    success,
+)
 from db_postgres_service.api.deps import (
     IdempotencyDep,
     PasswordHasherDep,
     SessionDep,
     SettingsDep,
 )
-from db_postgres_service.api.hot_paths import HotCreate, HotPage, HotRead
+from db_postgres_service.api.hot_paths import (
+    HotCreate,
+    HotPage,
+    HotRead,
+    is_plain_id,
+    route_of,
+)
 from db_postgres_service.api.problems import common_statuses, problem_responses
 from db_postgres_service.api.resource import Resource
 from db_postgres_service.api.responses import (
@@ -31,7 +44,6 @@ from db_postgres_service.core.errors import InvalidLogin
 from db_postgres_service.schemas.common import Timestamp
 from db_postgres_service.users.queries import (
     USERS_PREFIX,
-    is_plain_id,
     user_by_email,
     user_by_id,
     user_by_username,
@@ -71,74 +83,10 @@ USERS_AUTHENTICATE = "users:authenticate"
 register_url_convertor("user_id", segment_except("batch", "authenticate"))
 
 UserId = Annotated[int, Path(description="The user's id.")]
-IfMatch = Annotated[
-    str | None, Header(alias="If-Match", description='The ETag you last saw, e.g. "3".')
-]
 USER_PATH = USERS_PREFIX + "/{id}"
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-_ETAG = {
-    "ETag": {
-        "description": 'The user\'s version as a strong tag, e.g. "3".',
-        "required": True,
-        "schema": {"type": "string", "pattern": '^"[0-9]+"$'},
-    }
-}
-_LOCATION = {
-    "Location": {
-        "description": "The new user's path.",
-        "required": True,
-        "schema": {"type": "string", "pattern": "^/api/v1/users/[0-9]+$"},
-    }
-}
-_IN_FLIGHT_RETRY = {
-    "Retry-After": {
-        "description": "Seconds to wait; only when the Idempotency-Key is still in flight.",
-        "schema": {"type": "integer", "minimum": 0},
-    }
-}
-_REPLAYED = {
-    "Idempotent-Replayed": {
-        "description": "`true` on the stored response to an earlier request with this "
-        "Idempotency-Key.",
-        "schema": {"type": "string", "enum": ["true"]},
-    }
-}
-NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
-    304: {"description": "Not modified: your copy (If-None-Match) is current.", "headers": _ETAG}
-}
-_WRITE_STATUSES = common_statuses({400, 409, 413, 415})
-_IN_FLIGHT = "Uniqueness conflict (`conflicting_field`{}), or the Idempotency-Key is in flight"
-
-
-def _success(
-    status_code: int, description: str, *headers: Mapping[str, Any]
-) -> dict[int | str, dict[str, Any]]:
-    merged: dict[str, Any] = {}
-    for more in headers:
-        merged.update(more)
-    return {status_code: {"description": description, "headers": merged}}
-
-
-_ONE_USER = {
-    **_success(status.HTTP_200_OK, "The user", _ETAG),
-    **NOT_MODIFIED,
-    **problem_responses(*common_statuses({404})),
-}
-
-
-def _idempotent_post(
-    created: str, success: Mapping[str, Any], conflict: str
-) -> dict[int | str, dict[str, Any]]:
-    """The responses of a POST that honours Idempotency-Key: a 201 or a 409/422 of its effect
-    may be a replay."""
-    responses = {
-        **_success(status.HTTP_201_CREATED, created, success, _REPLAYED),
-        **problem_responses(*_WRITE_STATUSES, descriptions={409: conflict}),
-    }
-    responses[409]["headers"] = {**_IN_FLIGHT_RETRY, **_REPLAYED}
-    responses[422]["headers"] = dict(_REPLAYED)
-    return responses
+_ONE_USER = one_resource("The user")
 
 
 def _new_user(body: UserCreate, hashed_password: str) -> NewUser:
@@ -149,7 +97,9 @@ def _new_user(body: UserCreate, hashed_password: str) -> NewUser:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=UserOut,
-    responses=_idempotent_post("The new user", {**_ETAG, **_LOCATION}, _IN_FLIGHT.format("")),
+    responses=idempotent_post(
+        "The new user", {**ETAG, **location("^/api/v1/users/[0-9]+$")}, IN_FLIGHT.format("")
+    ),
     summary="Create a user",
     dependencies=[requires(USERS_WRITE)],
 )
@@ -177,7 +127,7 @@ async def create_user(
     "/batch",
     status_code=status.HTTP_201_CREATED,
     response_model=UserBatch,
-    responses=_idempotent_post("The new users, in input order", {}, _IN_FLIGHT.format(", `index`")),
+    responses=idempotent_post("The new users, in input order", {}, IN_FLIGHT.format(", `index`")),
     summary="Create 1-1000 users, all or nothing",
     dependencies=[requires(USERS_WRITE)],
 )
@@ -218,7 +168,7 @@ async def create_users(
     "/authenticate",
     response_model=UserOut,
     responses={
-        **_success(status.HTTP_200_OK, "The user whose password this is", _ETAG),
+        **success(status.HTTP_200_OK, "The user whose password this is", ETAG),
         **problem_responses(
             *common_statuses({400, 401, 413, 415}),
             descriptions={401: "Wrong login or password, or a missing or invalid API key"},
@@ -305,7 +255,7 @@ async def get_user(user_id: UserId, request: Request) -> Response:
     "/{user_id:user_id}",
     response_model=UserOut,
     responses={
-        **_success(status.HTTP_200_OK, "The changed user", _ETAG),
+        **success(status.HTTP_200_OK, "The changed user", ETAG),
         **problem_responses(*common_statuses({400, 404, 409, 412, 413, 415, 428})),
     },
     summary="Change a user",
@@ -356,14 +306,6 @@ async def _hash_of(body: UserCreate | UserUpdate, hasher: PasswordHasherDep) -> 
     return body.password_hash
 
 
-def _route(path: str, method: str) -> APIRoute:
-    return next(
-        route
-        for route in router.routes
-        if isinstance(route, APIRoute) and route.path_format == path and route.methods == {method}
-    )
-
-
 async def _read_by_id(state: State, segment: str) -> Rendered:
     return await user_by_id(state, int(segment))
 
@@ -389,12 +331,23 @@ async def _unfiltered_pages(state: State, limit: int, cursor: str | None) -> byt
 USERS = Resource(
     router,
     hot_reads=(
-        HotRead(_route(USERS_PREFIX + "/by_username/{username}", "GET"), bool, user_by_username),
-        HotRead(_route(USERS_PREFIX + "/by_email/{email}", "GET"), bool, user_by_email),
-        HotRead(_route(USERS_PREFIX + "/{user_id}", "GET"), is_plain_id, _read_by_id),
+        HotRead(
+            route_of(router, USERS_PREFIX + "/by_username/{username}", "GET"),
+            bool,
+            user_by_username,
+        ),
+        HotRead(route_of(router, USERS_PREFIX + "/by_email/{email}", "GET"), bool, user_by_email),
+        HotRead(route_of(router, USERS_PREFIX + "/{user_id}", "GET"), is_plain_id, _read_by_id),
     ),
     hot_pages=(
-        HotPage(_route(USERS_PREFIX, "GET"), _unfiltered_pages, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
+        HotPage(
+            route_of(router, USERS_PREFIX, "GET"),
+            _unfiltered_pages,
+            DEFAULT_PAGE_SIZE,
+            MAX_PAGE_SIZE,
+        ),
     ),
-    hot_creates=(HotCreate(_route(USERS_PREFIX, "POST"), UserCreate, _create_in_one_statement),),
+    hot_creates=(
+        HotCreate(route_of(router, USERS_PREFIX, "POST"), UserCreate, _create_in_one_statement),
+    ),
 )

@@ -1,0 +1,80 @@
+"""What routes of any resource declare in the OpenAPI document beside their problems
+(api/problems.py): the ETag, Location and Idempotency-Key headers of their successes, and
+the If-Match header they read."""
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from fastapi import Header, status
+
+from db_postgres_service.api.problems import common_statuses, problem_responses
+
+Responses = dict[int | str, dict[str, Any]]
+
+IfMatch = Annotated[
+    str | None, Header(alias="If-Match", description='The ETag you last saw, e.g. "3".')
+]
+ETAG = {
+    "ETag": {
+        "description": 'The version as a strong tag, e.g. "3".',
+        "required": True,
+        "schema": {"type": "string", "pattern": '^"[0-9]+"$'},
+    }
+}
+_IN_FLIGHT_RETRY = {
+    "Retry-After": {
+        "description": "Seconds to wait; only when the Idempotency-Key is still in flight.",
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+_REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "`true` on the stored response to an earlier request with this "
+        "Idempotency-Key.",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+NOT_MODIFIED: Responses = {
+    304: {"description": "Not modified: your copy (If-None-Match) is current.", "headers": ETAG}
+}
+_WRITE_STATUSES = common_statuses({400, 409, 413, 415})
+IN_FLIGHT = "Uniqueness conflict (`conflicting_field`{}), or the Idempotency-Key is in flight"
+
+
+def location(pattern: str) -> dict[str, Any]:
+    """The Location header of a 201, whose value matches `pattern`."""
+    return {
+        "Location": {
+            "description": "The new resource's path.",
+            "required": True,
+            "schema": {"type": "string", "pattern": pattern},
+        }
+    }
+
+
+def success(status_code: int, description: str, *headers: Mapping[str, Any]) -> Responses:
+    merged: dict[str, Any] = {}
+    for more in headers:
+        merged.update(more)
+    return {status_code: {"description": description, "headers": merged}}
+
+
+def one_resource(description: str, *problems: int) -> Responses:
+    """A GET of one resource: 200 with its ETag, 304, 404 and the `problems` beside."""
+    return {
+        **success(status.HTTP_200_OK, description, ETAG),
+        **NOT_MODIFIED,
+        **problem_responses(*common_statuses({404, *problems})),
+    }
+
+
+def idempotent_post(created: str, success_headers: Mapping[str, Any], conflict: str) -> Responses:
+    """The responses of a POST that honours Idempotency-Key: a 201 or a 409/422 of its effect
+    may be a replay."""
+    responses = {
+        **success(status.HTTP_201_CREATED, created, success_headers, _REPLAYED),
+        **problem_responses(*_WRITE_STATUSES, descriptions={409: conflict}),
+    }
+    responses[409]["headers"] = {**_IN_FLIGHT_RETRY, **_REPLAYED}
+    responses[422]["headers"] = dict(_REPLAYED)
+    return responses
