@@ -150,7 +150,9 @@ async def _empty_tables(request: pytest.FixtureRequest) -> None:
         return
     application: FastAPI = request.getfixturevalue("app")
     async with application.state.engine.begin() as connection:
-        await connection.execute(text("TRUNCATE users, idempotency_keys RESTART IDENTITY"))
+        await connection.execute(
+            text("TRUNCATE users, organizations, memberships, idempotency_keys RESTART IDENTITY")
+        )
 
 
 @pytest.fixture

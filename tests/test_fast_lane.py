@@ -63,7 +63,9 @@ async def pair(databases: ThrowAwayDatabases) -> AsyncIterator[Pair]:
 async def _reset(app: FastAPI) -> None:
     """The same three users, with the same ids and times, in each database."""
     async with app.state.engine.begin() as connection:
-        await connection.execute(text("TRUNCATE users, idempotency_keys RESTART IDENTITY"))
+        await connection.execute(
+            text("TRUNCATE users, organizations, memberships, idempotency_keys RESTART IDENTITY")
+        )
         for name in SEEDED:
             await connection.execute(
                 text(

@@ -44,6 +44,8 @@ def test_upgrade_from_an_empty_database_reaches_head(databases: ThrowAwayDatabas
         "idempotency_keys",
         "service_secrets",
         "api_clients",
+        "organizations",
+        "memberships",
     }
     assert revision(url) == head_revision()
     indexes = {row["indexname"] for row in query(url, "SELECT indexname FROM pg_indexes")}
@@ -55,6 +57,10 @@ def test_upgrade_from_an_empty_database_reaches_head(databases: ThrowAwayDatabas
         "ix_users_username_pattern",
         "pk_idempotency_keys",
         "ix_idempotency_keys_expires_at",
+        "uq_organizations_slug",
+        "pk_memberships",
+        "ix_memberships_user_id_organization_id",
+        "ix_memberships_owners",
     } <= indexes
 
 

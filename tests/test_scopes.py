@@ -31,6 +31,19 @@ CONTRACT_SCOPES = {
     ("GET", "/api/v1/users/by_email/{email}"): "users:read",
     ("PATCH", "/api/v1/users/{user_id}"): "users:write",
     ("DELETE", "/api/v1/users/{user_id}"): "users:write",
+    ("POST", "/api/v1/organizations"): "organizations:write",
+    ("GET", "/api/v1/organizations"): "organizations:read",
+    ("GET", "/api/v1/organizations/{organization_id}"): "organizations:read",
+    ("GET", "/api/v1/organizations/by_slug/{slug}"): "organizations:read",
+    ("PATCH", "/api/v1/organizations/{organization_id}"): "organizations:write",
+    ("DELETE", "/api/v1/organizations/{organization_id}"): "organizations:write",
+    ("PUT", "/api/v1/organizations/{organization_id}/members/{user_id}"): "organizations:write",
+    ("GET", "/api/v1/organizations/{organization_id}/members/{user_id}"): "organizations:read",
+    ("DELETE", "/api/v1/organizations/{organization_id}/members/{user_id}"): (
+        "organizations:write"
+    ),
+    ("GET", "/api/v1/organizations/{organization_id}/members"): "organizations:read",
+    ("GET", "/api/v1/users/{user_id}/organizations"): "organizations:read",
 }
 
 
@@ -161,11 +174,20 @@ def test_clients_create_refuses_a_scope_no_route_declares() -> None:
 
     assert result.exit_code != 0
     assert "No route needs the scope 'orders:read'" in result.output
-    assert "users:authenticate, users:read, users:write" in result.output
+    assert (
+        "organizations:read, organizations:write, users:authenticate, users:read, users:write"
+        in result.output
+    )
 
 
 def test_clients_scopes_lists_what_the_routes_declare() -> None:
     result = CliRunner().invoke(cli, ["clients", "scopes"])
 
     assert result.exit_code == 0
-    assert result.output.split() == ["users:authenticate", "users:read", "users:write"]
+    assert result.output.split() == [
+        "organizations:read",
+        "organizations:write",
+        "users:authenticate",
+        "users:read",
+        "users:write",
+    ]

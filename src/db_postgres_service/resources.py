@@ -2,6 +2,7 @@
 here (README, "Adding a resource")."""
 
 from db_postgres_service.api.resource import Resource
+from db_postgres_service.organizations.routes import ORGANIZATIONS
 from db_postgres_service.users.routes import USERS
 
-RESOURCES: tuple[Resource, ...] = (USERS,)
+RESOURCES: tuple[Resource, ...] = (USERS, ORGANIZATIONS)

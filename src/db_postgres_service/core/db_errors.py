@@ -1,9 +1,12 @@
 """The one place where database failures become errors with meaning for the caller.
 
 Constraint violations are read by the constraint's conventional name (models/base.py) and the
-tables' declarations: a table names its rows with `info={"noun": ...}`, so a feature's
-constraints map without a line here.
+tables' declarations: a table names its rows with `info={"noun": ...}`, and the rules its
+triggers enforce with `info={"rules": {name: problem}}`, so a feature's constraints map without
+a line here.
 """
+
+from collections.abc import Callable
 
 import asyncpg
 from sqlalchemy import Table
@@ -118,8 +121,23 @@ def _foreign_key_violation(error: Exception) -> ServiceError:
     return NotFound(f"The {noun} this request refers to does not exist.", missing=noun)
 
 
+def _declared_rule(error: Exception) -> ServiceError | None:
+    """The problem a table declares for the rule its trigger raised (`RAISE ... USING
+    CONSTRAINT = <rule>, TABLE = <table>`), built from the error's detail."""
+    table = Base.metadata.tables.get(_diagnostic(error, "table_name") or "")
+    rules = table.info.get("rules", {}) if table is not None else {}
+    problem: Callable[[str | None], ServiceError | None] | None = rules.get(
+        _diagnostic(error, "constraint_name")
+    )
+    return problem(_diagnostic(error, "detail")) if problem is not None else None
+
+
 def _broken_rule(error: Exception, state: str) -> ServiceError:
-    """422: a row the request would write breaks a rule of its table."""
+    """422: a row the request would write breaks a rule of its table (or the table's own
+    problem for a rule it declares)."""
+    declared = _declared_rule(error) if state == CHECK_VIOLATION else None
+    if declared is not None:
+        return declared
     noun = _noun(_diagnostic(error, "table_name"))
     if state == NOT_NULL_VIOLATION:
         column = _diagnostic(error, "column_name") or "body"

@@ -1,0 +1,119 @@
+"""The reads, shared by the FastAPI routes and the fast lane in front of them."""
+
+from dataclasses import dataclass
+
+from starlette.datastructures import State
+
+from db_postgres_service.api.pages import keyset_page
+from db_postgres_service.api.responses import Rendered
+from db_postgres_service.core.keyset import ListShape, like_prefix
+from db_postgres_service.organizations.models import Role
+from db_postgres_service.organizations.repository import (
+    OrganizationRepository,
+    no_organization,
+    no_user,
+)
+from db_postgres_service.organizations.representation import page_json, rendered
+from db_postgres_service.organizations.sql import (
+    BIGINT_MAX,
+    MEMBERS_LIST,
+    ORGANIZATION_LIST,
+    USER_MEMBERSHIPS_LIST,
+    MembershipRecord,
+    OrganizationRecord,
+    storable,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationFilters:
+    slug_prefix: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipFilters:
+    """A list of memberships: whose (an organization's members, or a user's organizations)
+    and of which role. The owner is part of what a cursor is bound to."""
+
+    of: int
+    role: Role | None = None
+
+
+async def organization_by_id(state: State, organization_id: int) -> Rendered:
+    async with state.statement_pool.connection() as db:
+        return rendered(await OrganizationRepository(db).get(organization_id))
+
+
+async def organization_by_slug(state: State, slug: str) -> Rendered:
+    async with state.statement_pool.connection() as db:
+        return rendered(await OrganizationRepository(db).get_by_slug(slug))
+
+
+async def membership(state: State, organization_id: int, user_id: int) -> Rendered:
+    async with state.statement_pool.connection() as db:
+        return rendered(await OrganizationRepository(db).membership(organization_id, user_id))
+
+
+async def organization_page(
+    state: State, *, order: str, filters: OrganizationFilters, cursor: str | None, limit: int
+) -> bytes:
+    """A page of organizations as the JSON of schemas.OrganizationPage."""
+    prefix = filters.slug_prefix
+    if prefix is not None and not storable(prefix):
+        return page_json([], None)
+    values = {} if prefix is None else {"slug_prefix": like_prefix(prefix.lower())}
+    rows, next_cursor = await keyset_page(
+        state,
+        ORGANIZATION_LIST,
+        order=order,
+        filters=filters,
+        values=values,
+        cursor=cursor,
+        limit=limit,
+    )
+    return page_json([OrganizationRecord(*row) for row in rows], next_cursor)
+
+
+async def members_page(
+    state: State, *, order: str, filters: MembershipFilters, cursor: str | None, limit: int
+) -> bytes:
+    """A page of an organization's memberships; 404 when the organization does not exist."""
+    return await _memberships_page(state, MEMBERS_LIST, order, filters, cursor, limit)
+
+
+async def user_memberships_page(
+    state: State, *, order: str, filters: MembershipFilters, cursor: str | None, limit: int
+) -> bytes:
+    """A page of a user's memberships; 404 when the user does not exist."""
+    return await _memberships_page(state, USER_MEMBERSHIPS_LIST, order, filters, cursor, limit)
+
+
+async def _memberships_page(
+    state: State,
+    shape: ListShape,
+    order: str,
+    filters: MembershipFilters,
+    cursor: str | None,
+    limit: int,
+) -> bytes:
+    if not 1 <= filters.of <= BIGINT_MAX:
+        await _require(state, shape, filters.of)
+    values: dict[str, object] = {"scope": filters.of}
+    if filters.role is not None:
+        values["role"] = filters.role.value
+    rows, next_cursor = await keyset_page(
+        state, shape, order=order, filters=filters, values=values, cursor=cursor, limit=limit
+    )
+    if not rows:
+        # An empty page may be an unknown organization or user: only then is it worth asking.
+        await _require(state, shape, filters.of)
+    return page_json([MembershipRecord(*row) for row in rows], next_cursor)
+
+
+async def _require(state: State, shape: ListShape, owner_id: int) -> None:
+    async with state.statement_pool.connection() as db:
+        repository = OrganizationRepository(db)
+        if shape is MEMBERS_LIST and not await repository.exists(owner_id):
+            raise no_organization(owner_id)
+        if shape is USER_MEMBERSHIPS_LIST and not await repository.user_exists(owner_id):
+            raise no_user(owner_id)

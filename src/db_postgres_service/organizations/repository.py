@@ -1,0 +1,231 @@
+"""Reads and writes of organizations and memberships. Each write is one statement on the
+driver connection, so it is its own transaction; the create behind an Idempotency-Key runs
+in the request's session instead (`create_in_session`), beside its stored response.
+
+The owner rule is not checked here: the database's trigger checks it after every change of
+an organization's members, and the error mapping (core/db_errors.py) turns its refusal into
+409 `owner-required` (errors.py)."""
+
+from typing import NoReturn
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db_postgres_service.core.database import StatementConnection
+from db_postgres_service.core.errors import NotFound, PreconditionFailed, ServiceError
+from db_postgres_service.core.versions import ExpectedVersions
+from db_postgres_service.organizations.models import Role
+from db_postgres_service.organizations.sql import (
+    BIGINT_MAX,
+    CREATE_MEMBERSHIP,
+    DELETE_MEMBERSHIP,
+    DELETE_ORGANIZATION,
+    INSERT_ORGANIZATION,
+    INSERT_ORGANIZATION_DRIVER,
+    MEMBERSHIP,
+    MEMBERSHIP_BY_KEY,
+    ORGANIZATION,
+    ORGANIZATION_BY_ID,
+    ORGANIZATION_BY_SLUG,
+    ORGANIZATION_EXISTS,
+    PUT_MEMBERSHIP,
+    UPDATE_MEMBERSHIP,
+    UPDATE_ORGANIZATION,
+    USER,
+    USER_EXISTS,
+    MembershipRecord,
+    OrganizationRecord,
+    storable,
+)
+
+
+def no_organization(organization_id: int) -> NotFound:
+    return NotFound(f"No organization has id {organization_id}.", missing=ORGANIZATION)
+
+
+def no_user(user_id: int) -> NotFound:
+    return NotFound(f"No user has id {user_id}.", missing=USER)
+
+
+def _versions(expected: ExpectedVersions) -> list[int] | None:
+    return None if expected is None else sorted(expected)
+
+
+def _changed(kind: str) -> PreconditionFailed:
+    return PreconditionFailed(f"The {kind} has changed: If-Match does not match its ETag.")
+
+
+async def create_in_session(session: AsyncSession, slug: str, name: str) -> OrganizationRecord:
+    """Insert an organization in the session's transaction; a taken slug is a unique violation."""
+    row = (await session.execute(INSERT_ORGANIZATION, {"slug": slug, "name": name})).one()
+    return OrganizationRecord(*row)
+
+
+class OrganizationRepository:
+    def __init__(self, connection: StatementConnection) -> None:
+        self.connection = connection
+
+    async def get(self, organization_id: int) -> OrganizationRecord:
+        if not 1 <= organization_id <= BIGINT_MAX:
+            raise no_organization(organization_id)
+        row = await self.connection.fetchrow(ORGANIZATION_BY_ID, organization_id)
+        if row is None:
+            raise no_organization(organization_id)
+        return OrganizationRecord(*row)
+
+    async def get_by_slug(self, slug: str) -> OrganizationRecord:
+        row = await self.connection.fetchrow(ORGANIZATION_BY_SLUG, slug) if storable(slug) else None
+        if row is None:
+            raise NotFound("No organization has this slug.", missing=ORGANIZATION)
+        return OrganizationRecord(*row)
+
+    async def exists(self, organization_id: int) -> bool:
+        return 1 <= organization_id <= BIGINT_MAX and bool(
+            await self.connection.fetchval(ORGANIZATION_EXISTS, organization_id)
+        )
+
+    async def user_exists(self, user_id: int) -> bool:
+        return 1 <= user_id <= BIGINT_MAX and bool(
+            await self.connection.fetchval(USER_EXISTS, user_id)
+        )
+
+    async def create(self, slug: str, name: str) -> OrganizationRecord:
+        statement = INSERT_ORGANIZATION_DRIVER
+        row = await self.connection.fetchrow(
+            statement.sql, *statement.arguments({"slug": slug, "name": name})
+        )
+        assert row is not None, "INSERT ... RETURNING returns the row it inserted"
+        return OrganizationRecord(*row)
+
+    async def update(
+        self,
+        organization_id: int,
+        *,
+        slug: str | None,
+        name: str | None,
+        expected: ExpectedVersions,
+    ) -> OrganizationRecord:
+        """Change the given fields, bump the version and stamp updated_at, if the version is
+        expected."""
+        if not 1 <= organization_id <= BIGINT_MAX:
+            raise no_organization(organization_id)
+        row = await self.connection.fetchrow(
+            UPDATE_ORGANIZATION, organization_id, slug, name, _versions(expected)
+        )
+        if row is None:
+            await self._explain_organization_miss(organization_id)
+        return OrganizationRecord(*row)
+
+    async def delete(self, organization_id: int, expected: ExpectedVersions) -> None:
+        """Delete the organization and, by the foreign key's cascade, its memberships."""
+        if not 1 <= organization_id <= BIGINT_MAX:
+            raise no_organization(organization_id)
+        deleted = await self.connection.fetchrow(
+            DELETE_ORGANIZATION, organization_id, _versions(expected)
+        )
+        if deleted is None:
+            await self._explain_organization_miss(organization_id)
+
+    async def membership(self, organization_id: int, user_id: int) -> MembershipRecord:
+        row = None
+        if _in_range(organization_id, user_id):
+            row = await self.connection.fetchrow(MEMBERSHIP_BY_KEY, organization_id, user_id)
+        if row is None:
+            await self._explain_membership_miss(organization_id, user_id)
+        return MembershipRecord(*row)
+
+    async def put_membership(
+        self,
+        organization_id: int,
+        user_id: int,
+        role: Role,
+        *,
+        expected: ExpectedVersions,
+        if_match: bool,
+        unwanted: frozenset[int],
+        if_exists: ServiceError | None,
+    ) -> tuple[MembershipRecord, bool]:
+        """Give the user this role in the organization: the membership and whether it was
+        created. With `if_match`, only an existing membership of an `expected` version
+        changes; one of an `unwanted` version (If-None-Match) never does; with `if_exists`,
+        only a new one is created and `if_exists` is raised when the membership exists."""
+        if not _in_range(organization_id, user_id):
+            await self._explain_membership_miss(organization_id, user_id)
+        if if_exists is not None:
+            row = await self.connection.fetchrow(
+                CREATE_MEMBERSHIP, organization_id, user_id, role.value
+            )
+            if row is None:
+                raise if_exists
+        elif if_match:
+            row = await self.connection.fetchrow(
+                UPDATE_MEMBERSHIP,
+                organization_id,
+                user_id,
+                role.value,
+                _versions(expected),
+                sorted(unwanted),
+            )
+            if row is None and unwanted:
+                await self._refuse_unwanted(organization_id, user_id, unwanted)
+            if row is None:
+                await self._explain_membership_miss(
+                    organization_id, user_id, absent_fails_precondition=True
+                )
+        else:
+            row = await self.connection.fetchrow(
+                PUT_MEMBERSHIP, organization_id, user_id, role.value, sorted(unwanted)
+            )
+            if row is None:
+                raise PreconditionFailed("If-None-Match matches the membership's ETag.")
+        assert row is not None
+        return MembershipRecord(*row[:-1]), bool(row["created"])
+
+    async def delete_membership(
+        self, organization_id: int, user_id: int, expected: ExpectedVersions
+    ) -> None:
+        deleted = None
+        if _in_range(organization_id, user_id):
+            deleted = await self.connection.fetchrow(
+                DELETE_MEMBERSHIP, organization_id, user_id, _versions(expected)
+            )
+        if deleted is None:
+            await self._explain_membership_miss(organization_id, user_id)
+
+    async def _explain_organization_miss(self, organization_id: int) -> NoReturn:
+        """After a conditional write matched nothing: was the organization missing, or the
+        version?"""
+        if not await self.exists(organization_id):
+            raise no_organization(organization_id)
+        raise _changed(ORGANIZATION)
+
+    async def _refuse_unwanted(
+        self, organization_id: int, user_id: int, unwanted: frozenset[int]
+    ) -> None:
+        """412 when the membership's version is one If-None-Match lists."""
+        row = await self.connection.fetchrow(MEMBERSHIP_BY_KEY, organization_id, user_id)
+        if row is not None and row["version"] in unwanted:
+            raise PreconditionFailed("If-None-Match matches the membership's ETag.")
+
+    async def _explain_membership_miss(
+        self, organization_id: int, user_id: int, *, absent_fails_precondition: bool = False
+    ) -> NoReturn:
+        """Which row was missing (organization, user, membership), or else the version.
+
+        With `absent_fails_precondition` (a PUT with If-Match), a missing membership is 412:
+        If-Match fails when there is no current representation (RFC 9110 §13.1.1)."""
+        if not await self.exists(organization_id):
+            raise no_organization(organization_id)
+        if not await self.user_exists(user_id):
+            raise no_user(user_id)
+        if await self.connection.fetchrow(MEMBERSHIP_BY_KEY, organization_id, user_id) is None:
+            if absent_fails_precondition:
+                raise PreconditionFailed("The membership does not exist, so If-Match fails.")
+            raise NotFound(
+                f"User {user_id} is not a member of organization {organization_id}.",
+                missing=MEMBERSHIP,
+            )
+        raise _changed(MEMBERSHIP)
+
+
+def _in_range(organization_id: int, user_id: int) -> bool:
+    return 1 <= organization_id <= BIGINT_MAX and 1 <= user_id <= BIGINT_MAX

@@ -1,0 +1,143 @@
+"""The organizations' and memberships' SQL, as the driver runs it ($n parameters), plus the one
+insert the Idempotency-Key path runs on its session (defined once in Core)."""
+
+import datetime
+from dataclasses import dataclass
+from typing import cast
+
+from sqlalchemy import Table, bindparam, insert
+
+from db_postgres_service.core.database import driver_statement
+from db_postgres_service.core.keyset import ListShape
+from db_postgres_service.organizations.models import Membership, Organization
+
+BIGINT_MAX = 2**63 - 1
+ORGANIZATION = "organization"
+MEMBERSHIP = "membership"
+USER = "user"
+
+_ORGANIZATION_COLUMNS = "id, slug, name, created_at, updated_at, version"
+_MEMBERSHIP_COLUMNS = "organization_id, user_id, role, created_at, updated_at, version"
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationRecord:
+    id: int
+    slug: str
+    name: str
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipRecord:
+    organization_id: int
+    user_id: int
+    role: str
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    version: int
+
+
+ORGANIZATIONS = cast(Table, Organization.__table__)
+MEMBERSHIPS = cast(Table, Membership.__table__)
+INSERT_ORGANIZATION = (
+    insert(ORGANIZATIONS)
+    .values(slug=bindparam("slug"), name=bindparam("name"))
+    .returning(*(ORGANIZATIONS.c[name] for name in OrganizationRecord.__slots__))
+)
+INSERT_ORGANIZATION_DRIVER = driver_statement(INSERT_ORGANIZATION)
+
+ORGANIZATION_BY_ID = (
+    "SELECT id, slug, name, created_at, updated_at, version FROM organizations WHERE id = $1"
+)
+ORGANIZATION_BY_SLUG = (
+    "SELECT id, slug, name, created_at, updated_at, version FROM organizations"
+    " WHERE slug = lower($1)"
+)
+ORGANIZATION_EXISTS = "SELECT EXISTS (SELECT FROM organizations WHERE id = $1)"
+# Each field is changed only when given ($2, $3 NULL otherwise); with If-Match, only while the
+# version is one of $4 (NULL: any version).
+UPDATE_ORGANIZATION = """
+    UPDATE organizations
+    SET slug = coalesce($2, slug), name = coalesce($3, name),
+        version = version + 1, updated_at = clock_timestamp()
+    WHERE id = $1 AND ($4::int[] IS NULL OR version = ANY($4::int[]))
+    RETURNING id, slug, name, created_at, updated_at, version
+"""
+DELETE_ORGANIZATION = """
+    DELETE FROM organizations
+    WHERE id = $1 AND ($2::int[] IS NULL OR version = ANY($2::int[]))
+    RETURNING id
+"""
+
+MEMBERSHIP_BY_KEY = (
+    "SELECT organization_id, user_id, role, created_at, updated_at, version FROM memberships"
+    " WHERE organization_id = $1 AND user_id = $2"
+)
+USER_EXISTS = "SELECT EXISTS (SELECT FROM users WHERE id = $1)"
+# A role given again changes nothing: neither version nor updated_at move. A version in $4
+# (If-None-Match) is left alone and nothing returns. `xmax = 0` holds for a row this statement
+# inserted, not for one it updated.
+PUT_MEMBERSHIP = """
+    INSERT INTO memberships AS memberships (organization_id, user_id, role)
+    VALUES ($1, $2, $3::text)
+    ON CONFLICT (organization_id, user_id) DO UPDATE SET role = $3::text,
+        version = CASE WHEN memberships.role = $3::text THEN memberships.version
+                       ELSE memberships.version + 1 END,
+        updated_at = CASE WHEN memberships.role = $3::text THEN memberships.updated_at
+                          ELSE clock_timestamp() END
+    WHERE NOT memberships.version = ANY($4::int[])
+    RETURNING organization_id, user_id, role, created_at, updated_at, version, xmax = 0 AS created
+"""
+CREATE_MEMBERSHIP = """
+    INSERT INTO memberships (organization_id, user_id, role) VALUES ($1, $2, $3::text)
+    ON CONFLICT (organization_id, user_id) DO NOTHING
+    RETURNING organization_id, user_id, role, created_at, updated_at, version, true AS created
+"""
+UPDATE_MEMBERSHIP = """
+    UPDATE memberships SET role = $3::text,
+        version = CASE WHEN memberships.role = $3::text THEN memberships.version
+                       ELSE memberships.version + 1 END,
+        updated_at = CASE WHEN memberships.role = $3::text THEN memberships.updated_at
+                          ELSE clock_timestamp() END
+    WHERE organization_id = $1 AND user_id = $2
+      AND ($4::int[] IS NULL OR version = ANY($4::int[])) AND NOT version = ANY($5::int[])
+    RETURNING organization_id, user_id, role, created_at, updated_at, version, false AS created
+"""
+DELETE_MEMBERSHIP = """
+    DELETE FROM memberships
+    WHERE organization_id = $1 AND user_id = $2
+      AND ($3::int[] IS NULL OR version = ANY($3::int[]))
+    RETURNING user_id
+"""
+
+
+ORGANIZATION_LIST = ListShape(
+    "organizations",
+    _ORGANIZATION_COLUMNS,
+    id_column="id",
+    scope_column=None,
+    filters=(("slug_prefix", "slug LIKE {} ESCAPE '\\'"),),
+)
+_ROLE = (("role", "role = {}"),)
+MEMBERS_LIST = ListShape(
+    "memberships",
+    _MEMBERSHIP_COLUMNS,
+    id_column="user_id",
+    scope_column="organization_id",
+    filters=_ROLE,
+)
+USER_MEMBERSHIPS_LIST = ListShape(
+    "memberships",
+    _MEMBERSHIP_COLUMNS,
+    id_column="organization_id",
+    scope_column="user_id",
+    filters=_ROLE,
+)
+
+
+def storable(value: str) -> bool:
+    """Whether PostgreSQL can hold `value` as text at all: a NUL never matches any row."""
+    return "\x00" not in value
