@@ -11,8 +11,9 @@ lines of the targets. Writes bench/results/latest.json, bench/results/<UTC time>
 bench/results/latest.png.
 
 Settings (environment): BENCH_DURATION (15 s per measured run), BENCH_WARMUP (5 s, discarded,
-before each), BENCH_CONNECTIONS (16,64,256), BENCH_SCENARIOS (all: by_id, by_username, list,
-patch, create, overload, batch, pgbench, rss), BENCH_SKIP_BASELINE, BENCH_OVERLOAD_SECONDS
+before each), BENCH_CONNECTIONS (16,64,256), BENCH_SCENARIOS (all: by_id, org_by_id, by_username,
+list, members, patch, create, overload, batch, pgbench, rss; org_by_id and members, routes the
+baseline lacks, run on the service alone), BENCH_SKIP_BASELINE, BENCH_OVERLOAD_SECONDS
 (20), BENCH_RSS_SECONDS (60), BENCH_RSS_TOLERANCE_MIB (10), BENCH_BATCH_REQUESTS (20),
 BENCH_ROUNDS (1: pairs of runs per scenario, the median pair is reported), BENCH_THREADS (2),
 DATABASE_URL (a server to create the two databases on; an embedded PostgreSQL without it).
@@ -38,6 +39,7 @@ from bench.harness.chart import write_chart
 from bench.harness.config import (
     REPO_DIR,
     RESULTS_DIR,
+    SERVICE_ONLY_SCENARIOS,
     BenchConfig,
     ConfigError,
     load_config,
@@ -128,7 +130,8 @@ def _compare(service: Target, baseline: Target | None, config: BenchConfig) -> l
         for connections in config.connections:
             rounds = []
             for number in range(config.rounds):
-                order = [service, baseline] if number % 2 == 0 else [baseline, service]
+                against = None if scenario in SERVICE_ONLY_SCENARIOS else baseline
+                order = [service, against] if number % 2 == 0 else [against, service]
                 measured = {
                     target.name: _measure(target, scenario, connections, config)
                     for target in order
@@ -167,7 +170,10 @@ def _overload(results: RunResults, service: Target) -> None:
 def _start_servers(
     stack: ExitStack, databases: Databases, config: BenchConfig
 ) -> tuple[Target, Target | None]:
-    say("preparing the service's database (migrate, API key, 10,000 users)")
+    say(
+        "preparing the service's database "
+        "(migrate, API key, 10,000 users, 1,000 organizations of 10 members)"
+    )
     api_key = prepare_service(databases.service)
     say("starting the service: db-postgres-service serve (granian, WEB_CONCURRENCY=2)")
     service = stack.enter_context(

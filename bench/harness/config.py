@@ -12,17 +12,25 @@ PGBENCH_SCRIPT = BENCH_DIR / "pgbench" / "get_by_id.sql"
 VENV_BIN = REPO_DIR / ".venv" / "bin"
 
 SEEDED_USERS = 10_000
+# Organizations 1..N, each with MEMBERS_PER_ORGANIZATION of the seeded users (the first an
+# owner): only the service has them.
+SEEDED_ORGANIZATIONS = 1_000
+MEMBERS_PER_ORGANIZATION = 10
 # A syntactically valid bcrypt hash: seeded users have it, and creates import it.
 BCRYPT_HASH = "$2b$12$GhvMmNVjRW29ulnudl.LbuAnUtN/LRfe1JsBm1Xu6LE3059z5Tr8m"
 
 # wrk scenarios, in the order they run: reads first, so writes cannot change what they read.
-WRK_SCENARIOS = ("by_id", "by_username", "list", "patch", "create")
+WRK_SCENARIOS = ("by_id", "org_by_id", "by_username", "list", "members", "patch", "create")
+# Scenarios of routes the baseline does not have: the service alone.
+SERVICE_ONLY_SCENARIOS = frozenset({"org_by_id", "members"})
 # overload runs right after the wrk scenarios (it compares with by_id @64 of the same run).
 OTHER_SCENARIOS = ("overload", "batch", "pgbench", "rss")
 ALL_SCENARIOS = WRK_SCENARIOS + OTHER_SCENARIOS
 
 SCENARIO_TITLES = {
     "by_id": "GET by id",
+    "org_by_id": "GET organization by id",
+    "members": "GET organization members",
     "by_username": "GET by_username",
     "list": "list (limit 50)",
     "patch": "PATCH password_hash",

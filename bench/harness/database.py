@@ -17,7 +17,12 @@ from pathlib import Path
 import asyncpg  # type: ignore[import-untyped,unused-ignore]
 from sqlalchemy.engine import URL, make_url
 
-from bench.harness.config import BCRYPT_HASH, SEEDED_USERS
+from bench.harness.config import (
+    BCRYPT_HASH,
+    MEMBERS_PER_ORGANIZATION,
+    SEEDED_ORGANIZATIONS,
+    SEEDED_USERS,
+)
 from bench.harness.ports import free_port
 from db_postgres_service.dev.embedded_postgres import EmbeddedPostgres
 
@@ -140,6 +145,42 @@ async def _seed(url: str) -> int:
         return highest
     finally:
         await connection.close()
+
+
+_SEED_ORGANIZATIONS = """
+INSERT INTO organizations (slug, name)
+SELECT 'org-' || n, 'Organization ' || n FROM generate_series(1, $1::integer) AS n
+"""
+# Organization k has the users (k - 1) * m + 1 .. k * m, the first of them its owner; inserted
+# in one statement, so the owner rule sees every organization with its owner.
+_SEED_MEMBERSHIPS = """
+INSERT INTO memberships (organization_id, user_id, role)
+SELECT o, (o - 1) * $2::integer + i, CASE WHEN i = 1 THEN 'owner' ELSE 'member' END
+FROM generate_series(1, $1::integer) AS o, generate_series(1, $2::integer) AS i
+"""
+
+
+async def _seed_organizations(url: str) -> int:
+    connection = await asyncpg.connect(libpq_dsn(url))
+    try:
+        await connection.execute(_SEED_ORGANIZATIONS, SEEDED_ORGANIZATIONS)
+        await connection.execute(_SEED_MEMBERSHIPS, SEEDED_ORGANIZATIONS, MEMBERS_PER_ORGANIZATION)
+        await connection.execute("VACUUM ANALYZE organizations")
+        await connection.execute("VACUUM ANALYZE memberships")
+        highest: int = await connection.fetchval("SELECT max(id) FROM organizations")
+        return highest
+    finally:
+        await connection.close()
+
+
+def seed_organizations(url: str) -> None:
+    """SEEDED_ORGANIZATIONS organizations with ids 1..N, slugs org-N, ten members each."""
+    highest = asyncio.run(_seed_organizations(url))
+    if highest != SEEDED_ORGANIZATIONS:
+        raise RuntimeError(
+            f"seeding {printable(url)} gave organization ids up to {highest}, "
+            f"not {SEEDED_ORGANIZATIONS}"
+        )
 
 
 def seed_users(url: str) -> None:

@@ -13,7 +13,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bench.harness.config import BCRYPT_HASH, PGBENCH_SCRIPT, SEEDED_USERS, WRK_DIR
+from bench.harness.config import (
+    BCRYPT_HASH,
+    PGBENCH_SCRIPT,
+    SEEDED_ORGANIZATIONS,
+    SEEDED_USERS,
+    WRK_DIR,
+)
 from bench.harness.database import pgbench_connection
 from bench.harness.servers import Target
 from bench.harness.sockets import ConnectionAccount, ConnectionSampler
@@ -148,6 +154,7 @@ def run_wrk(
         "BENCH_USERS_PATH": target.users_path,
         "BENCH_API_KEY": target.api_key,
         "BENCH_SEEDED_USERS": str(SEEDED_USERS),
+        "BENCH_SEEDED_ORGANIZATIONS": str(SEEDED_ORGANIZATIONS),
         "BENCH_NONCE": uuid.uuid4().hex[:10],
     }
     process = subprocess.Popen(  # noqa: S603 - wrk with arguments built here

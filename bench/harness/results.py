@@ -24,6 +24,8 @@ BY_ID_P99_MS = 30.0
 OTHER_READS_RATIO = 4.0
 CREATE_RATIO = 3.0
 BATCH_P50_MS = 150.0
+# GET organization by id: at least this share of GET user by id's req/s in the same run.
+ORGANIZATION_PARITY = 0.9
 # Connection accounting (bench/harness/sockets.py): samples with a non-empty accept queue
 # tolerated per run. The first sample may catch wrk's connections in the middle of their
 # handshake burst; a second one means connections wait to be accepted.
@@ -196,6 +198,26 @@ def _by_id_check(results: RunResults) -> list[Check]:
     return [*checks, Check("PASS" if passed else "FAIL", name, detail)]
 
 
+def _organization_parity_check(results: RunResults) -> Check:
+    """The second resource is served as fast as the first: the house gives every resource
+    the same path (README, "Adding a resource")."""
+    connections = results.target_connections
+    name = (
+        f"GET organization by id @{connections} conns: >= {ORGANIZATION_PARITY:.0%} of "
+        "GET user by id req/s"
+    )
+    users = results.find("by_id", connections)
+    organizations = results.find("org_by_id", connections)
+    if users is None or organizations is None:
+        return Check("SKIP", name, "scenario not run")
+    share = organizations.service.rps / users.service.rps
+    detail = (
+        f"{organizations.service.rps:.0f} vs {users.service.rps:.0f} req/s = {share:.0%}, "
+        f"p99 {organizations.service.p99_ms:.1f} vs {users.service.p99_ms:.1f} ms"
+    )
+    return Check("PASS" if share >= ORGANIZATION_PARITY else "FAIL", name, detail)
+
+
 def _batch_check(results: RunResults) -> Check:
     name = f"batch of 1000 (password_hash): p50 <= {BATCH_P50_MS:g} ms, no errors"
     batch = results.batch
@@ -359,6 +381,7 @@ def evaluate(results: RunResults) -> list[Check]:
         _ratio_check(results, "by_username", OTHER_READS_RATIO),
         _ratio_check(results, "list", OTHER_READS_RATIO),
         _ratio_check(results, "create", CREATE_RATIO),
+        _organization_parity_check(results),
         _batch_check(results),
         _memory_check(results),
         _no_errors_check(results),

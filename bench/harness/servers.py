@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from bench.harness.config import REPO_DIR
-from bench.harness.database import asyncpg_url, seed_users
+from bench.harness.database import asyncpg_url, seed_organizations, seed_users
 from bench.harness.ports import free_port
 
 BIN_DIR = Path(sys.executable).parent
@@ -68,11 +68,13 @@ def prepare_service(database_url: str) -> str:
     """Migrate and seed the service's database; return a new API key that may read and write."""
     cli = str(BIN_DIR / "db-postgres-service")
     _run([cli, "migrate"], database_url)
-    create = [cli, "clients", "create", "bench", "--scope", "users:read", "--scope", "users:write"]
+    scopes = ("users:read", "users:write", "organizations:read")
+    create = [cli, "clients", "create", "bench", *(f"--scope={scope}" for scope in scopes)]
     lines = [line for line in _run(create, database_url).splitlines() if line.strip()]
     if not lines or not lines[-1].startswith("dps_"):
         raise ServerError("`clients create` printed no key")
     seed_users(database_url)
+    seed_organizations(database_url)
     return lines[-1].strip()
 
 

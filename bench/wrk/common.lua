@@ -7,10 +7,13 @@
 --   BENCH_API_KEY      bearer key for the service; empty for the baseline
 --   BENCH_SEEDED_USERS ids 1..N and usernames user1..userN exist
 --   BENCH_NONCE        unique per wrk run, so that created users never collide
+--   BENCH_SEEDED_ORGANIZATIONS  organization ids 1..N exist (the service only)
 local M = {}
 
 M.users = os.getenv("BENCH_USERS_PATH") or "/api/v1/users"
 M.seeded = tonumber(os.getenv("BENCH_SEEDED_USERS") or "10000")
+M.organizations = "/api/v1/organizations"
+M.seeded_organizations = tonumber(os.getenv("BENCH_SEEDED_ORGANIZATIONS") or "1000")
 M.nonce = os.getenv("BENCH_NONCE") or tostring(os.time())
 -- A syntactically valid bcrypt hash: create and PATCH import it as `password_hash`.
 M.hash = "$2b$12$GhvMmNVjRW29ulnudl.LbuAnUtN/LRfe1JsBm1Xu6LE3059z5Tr8m"
@@ -46,6 +49,10 @@ end
 
 function M.random_id()
   return math.random(1, M.seeded)
+end
+
+function M.random_organization_id()
+  return math.random(1, M.seeded_organizations)
 end
 
 -- Main state, once at the end: the run's figures as the members of a JSON object (without
