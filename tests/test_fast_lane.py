@@ -33,6 +33,7 @@ CHEAP_HASH = (
 )
 PASSWORD = "correct horse battery"
 SEEDED = ("alice", "Bob", "carol")
+SEEDED_ORGANIZATIONS = ("acme", "beta")
 IGNORED_HEADERS = {"x-request-id", "date"}
 _TIMESTAMP = re.compile(rb'"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?Z"')
 _REQUEST_ID = re.compile(rb'"request_id":"[^"]*"')
@@ -74,6 +75,14 @@ async def _reset(app: FastAPI) -> None:
                 ),
                 {"email": f"{name.lower()}@example.com", "name": name, "hash": CHEAP_HASH},
             )
+        for slug in SEEDED_ORGANIZATIONS:
+            await connection.execute(
+                text(
+                    "INSERT INTO organizations (slug, name, created_at, updated_at)"
+                    " VALUES (:slug, :slug, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')"
+                ),
+                {"slug": slug},
+            )
 
 
 async def _rows(app: FastAPI) -> list[Any]:
@@ -84,10 +93,13 @@ async def _rows(app: FastAPI) -> list[Any]:
                 "FROM users ORDER BY id"
             )
         )
+        organizations = await connection.execute(
+            text("SELECT id, slug, name, version FROM organizations ORDER BY id")
+        )
         keys = await connection.execute(
             text("SELECT client, route, key, status FROM idempotency_keys ORDER BY key, route")
         )
-        return [*map(tuple, users), *map(tuple, keys)]
+        return [*map(tuple, users), *map(tuple, organizations), *map(tuple, keys)]
 
 
 @dataclass(frozen=True)
@@ -181,6 +193,48 @@ LIMITS = st.sampled_from(["1", "2", "50", "500", "501", "0", "01", "-1", "x", ""
 CURSORS = st.sampled_from(["$last", "$last", "garbage", "a.b", "eyJvIjoiaWQifQ.AAAA"])
 
 
+SLUGS = st.sampled_from(["acme", "ACME", "beta", "gamma", "a", "-x", "ac me", "x" * 64])
+
+
+@st.composite
+def organization_bodies(draw: st.DrawFn) -> bytes:
+    body: dict[str, Any] = {
+        "slug": draw(SLUGS),
+        "name": draw(st.sampled_from(["Acme", "", "A\tB"])),
+    }
+    variant = draw(st.sampled_from(["as is"] * 6 + ["extra", "null", "missing", "broken"]))
+    if variant == "extra":
+        body["version"] = 2
+    elif variant == "null":
+        body["name"] = None
+    elif variant == "missing":
+        del body["name"]
+    elif variant == "broken":
+        return orjson.dumps(body)[:-3]
+    return orjson.dumps(body)
+
+
+@st.composite
+def organization_calls(draw: st.DrawFn) -> Call:
+    """The organization routes the fast lane takes: create, GET by id and by slug, pages."""
+    kind = draw(st.sampled_from(["create", "id", "id", "slug", "page"]))
+    base = "/api/v1/organizations"
+    if kind == "create":
+        headers = {"content-type": draw(CONTENT_TYPES)}
+        if draw(st.integers(0, 3)) == 0:
+            headers["idempotency-key"] = draw(st.sampled_from(["k1", "k2"]))
+        body = draw(organization_bodies())
+        return Call("POST", base + draw(SLASH) + draw(st.sampled_from(["", "?x=1"])), headers, body)
+    if kind == "page":
+        query = draw(
+            st.sampled_from(["", "?limit=1", "?limit=1&cursor=$last", "?slug_prefix=a", "?limit=0"])
+        )
+        return Call("GET", base + draw(SLASH) + query, {}, None)
+    segment = draw(st.one_of(IDS, ID_LIMITS)) if kind == "id" else f"by_slug/{draw(SLUGS)}"
+    headers = {"if-none-match": draw(TAGS)} if draw(st.booleans()) else {}
+    return Call("GET", f"{base}/{segment}{draw(SLASH)}", headers, None)
+
+
 @st.composite
 def pages(draw: st.DrawFn) -> Call:
     parameters = []
@@ -240,7 +294,9 @@ def others(draw: st.DrawFn) -> Call:
 
 
 CALLS = st.lists(
-    st.one_of(creates(), reads(), reads(), pages(), changes(), others()), min_size=1, max_size=6
+    st.one_of(creates(), reads(), reads(), pages(), changes(), others(), organization_calls()),
+    min_size=1,
+    max_size=6,
 )
 
 
