@@ -152,3 +152,43 @@ async def test_without_the_lock_the_races_break_the_rule(
 
         assert both_succeeded > 0
         assert await _ownerless_organizations(url) > 0
+
+
+async def _orphans(database_url: str) -> int:
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        count: int = await connection.fetchval(
+            """
+            SELECT count(*) FROM memberships m
+            WHERE NOT EXISTS (SELECT FROM users u WHERE u.id = m.user_id)
+               OR NOT EXISTS (SELECT FROM organizations o WHERE o.id = m.organization_id)
+            """
+        )
+        return count
+    finally:
+        await connection.close()
+
+
+@pytest.mark.parametrize("deleted", ["user", "organization"])
+async def test_a_membership_put_racing_a_delete_ends_in_404_or_a_consistent_state(
+    client: httpx.AsyncClient, database_url: str, deleted: str
+) -> None:
+    for round_ in range(ROUNDS):
+        org, ids = await organization_with(
+            client, {f"alice{round_}": "owner", f"bob{round_}": "member"}, slug=f"org-{round_}"
+        )
+        bob = ids[f"bob{round_}"]
+        delete_path = (
+            f"/api/v1/users/{bob}" if deleted == "user" else f"/api/v1/organizations/{org}"
+        )
+
+        put, delete = await asyncio.gather(
+            put_member(client, org, bob, "admin"), client.delete(delete_path)
+        )
+
+        assert delete.status_code == 204, delete.text
+        assert put.status_code in (200, 404), put.text
+        if put.status_code == 404:
+            assert put.json()["missing"] in ("user", "organization", "membership")
+    assert await _orphans(database_url) == 0
+    assert await _ownerless_organizations(database_url) == 0
