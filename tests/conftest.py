@@ -28,7 +28,7 @@ from db_postgres_service.core.migrations import upgrade_to_head
 from db_postgres_service.dev.embedded_postgres import EmbeddedPostgres
 from db_postgres_service.main import create_app
 
-from .helpers import TEST_API_KEY, Database, http_client
+from .helpers import TEST_API_KEY, Database, engine_for, http_client
 
 # Every scope the routes declare: the test key may do anything.
 API_SCOPES = RouteTable(create_app().routes).scopes
@@ -149,7 +149,7 @@ async def _empty_tables(request: pytest.FixtureRequest) -> None:
     if "app" not in request.fixturenames:
         return
     application: FastAPI = request.getfixturevalue("app")
-    async with application.state.engine.begin() as connection:
+    async with engine_for(application).begin() as connection:
         await connection.execute(
             text("TRUNCATE users, organizations, memberships, idempotency_keys RESTART IDENTITY")
         )

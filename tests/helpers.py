@@ -5,6 +5,8 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 PROBLEM = "application/problem+json"
 # Registered with every scope in each database the suite migrates (conftest.py).
@@ -46,11 +48,22 @@ def assert_problem(response: httpx.Response, status: int, kind: str) -> dict[str
     return body
 
 
+def engine_for(app: FastAPI) -> AsyncEngine:
+    """A SQLAlchemy engine on the app's database, for tests to read and arrange rows with (the
+    service itself only uses its asyncpg pool). Without a pool, so that it serves any test's
+    event loop."""
+    engine: AsyncEngine | None = getattr(app.state, "test_engine", None)
+    if engine is None:
+        engine = create_async_engine(app.state.settings.database_url, poolclass=NullPool)
+        app.state.test_engine = engine
+    return engine
+
+
 class Database:
     """Reads the database directly, to assert what a request really changed."""
 
     def __init__(self, app: FastAPI) -> None:
-        self.engine = app.state.engine
+        self.engine = engine_for(app)
 
     async def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
         async with self.engine.connect() as connection:

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from db_postgres_service.users.repository import UserRepository
 
-from .helpers import Database, assert_problem, create, new_user
+from .helpers import Database, assert_problem, create, engine_for, new_user
 
 URL = "/api/v1/users/authenticate"
 PASSWORD = "correct horse battery"
@@ -308,14 +308,14 @@ async def test_a_rehash_never_overwrites_a_password_changed_meanwhile(
     bcrypt_hash = BcryptHasher().hash(PASSWORD)
     user = await import_user(client, bcrypt_hash)
     changed = Argon2Hasher().hash("a brand new password")
-    async with app.state.engine.begin() as connection:
+    async with engine_for(app).begin() as connection:
         await connection.execute(
             text("UPDATE users SET hashed_password = :hash WHERE id = :id"),
             {"hash": changed, "id": user["id"]},
         )
 
-    async with app.state.sessionmaker() as session, session.begin():
-        replaced = await UserRepository(session).replace_password_hash(
+    async with app.state.statement_pool.connection() as connection:
+        replaced = await UserRepository(connection).replace_password_hash(
             user["id"], bcrypt_hash, "new"
         )
 
@@ -330,8 +330,8 @@ async def test_a_rehash_replaces_the_hash_it_was_computed_from(
     user = await import_user(client, bcrypt_hash)
     before = await db.rows("SELECT version, updated_at FROM users")
 
-    async with app.state.sessionmaker() as session, session.begin():
-        replaced = await UserRepository(session).replace_password_hash(
+    async with app.state.statement_pool.connection() as connection:
+        replaced = await UserRepository(connection).replace_password_hash(
             user["id"], bcrypt_hash, "new"
         )
 

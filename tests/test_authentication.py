@@ -13,7 +13,7 @@ from db_postgres_service.clients import create_client, revoke_client
 from db_postgres_service.main import create_app
 
 from .conftest import make_settings
-from .helpers import TEST_API_KEY, assert_problem, create, http_client, new_user
+from .helpers import TEST_API_KEY, assert_problem, create, engine_for, http_client, new_user
 
 UNREACHABLE_DATABASE = "postgresql://postgres@127.0.0.1:1/nothing"
 
@@ -147,7 +147,7 @@ async def test_a_new_key_works_at_once_and_only_its_hash_is_stored(
         assert (await fresh.get("/api/v1/users")).status_code == 200
     assert key.startswith("dps_")
     app: FastAPI = transport.app  # type: ignore[assignment]
-    async with app.state.engine.connect() as connection:
+    async with engine_for(app).connect() as connection:
         stored = (
             await connection.execute(
                 text("SELECT key_prefix, key_hash FROM api_clients WHERE name = 'fresh'")

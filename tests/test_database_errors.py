@@ -1,8 +1,8 @@
 """Database errors are mapped once, for every resource, by SQLSTATE and constraint name; a
 transaction that collided with another runs again before the caller hears of it.
 
-The errors are PostgreSQL's own, raised by real statements on the suite's database, through
-both ways the service talks to it: asyncpg directly and SQLAlchemy's session.
+The errors are PostgreSQL's own, raised by real statements on the suite's database, on the
+service's own pool.
 """
 
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -12,13 +12,10 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from db_postgres_service.core.db_errors import map_database_error
 from db_postgres_service.core.errors import ServiceError
 from db_postgres_service.users.repository import UserRepository
-from db_postgres_service.users.writes import UserWriter
 
 from .helpers import BCRYPT_HASH, Database, assert_problem, create
 
@@ -45,17 +42,6 @@ async def _mapped_from_driver(
     return map_database_error(raised.value)
 
 
-async def _mapped_from_session(app: FastAPI, sql: str, **params: object) -> ServiceError | None:
-    """The problem the same error, wrapped by SQLAlchemy, maps to."""
-    async with app.state.sessionmaker() as session:
-        try:
-            await session.execute(text(sql), params)
-        except Exception as error:
-            await session.rollback()
-            return map_database_error(error)
-    raise AssertionError("the statement did not fail")
-
-
 def _problem(error: ServiceError | None) -> tuple[int, str, dict[str, Any]]:
     assert error is not None, "a constraint violation is never a bug"
     return error.status, error.detail, error.extensions
@@ -69,10 +55,8 @@ async def test_a_unique_violation_is_409_naming_the_field_and_the_resource(
     from_driver = await _mapped_from_driver(
         connection, INSERT_USER, "alice@example.com", "other", BCRYPT_HASH
     )
-    from_session = await _mapped_from_session(
-        app,
-        "INSERT INTO users (email, username, hashed_password)"
-        " VALUES ('x@example.com', 'ALICE', 'h')",
+    by_username = await _mapped_from_driver(
+        connection, INSERT_USER, "x@example.com", "ALICE", BCRYPT_HASH
     )
 
     assert _problem(from_driver) == (
@@ -80,7 +64,7 @@ async def test_a_unique_violation_is_409_naming_the_field_and_the_resource(
         "A user with this email already exists.",
         {"conflicting_field": "email"},
     )
-    assert _problem(from_session) == (
+    assert _problem(by_username) == (
         409,
         "A user with this username already exists.",
         {"conflicting_field": "username"},
@@ -113,10 +97,12 @@ async def test_a_check_violation_is_422_naming_the_rule(
     from_driver = await _mapped_from_driver(
         connection, INSERT_USER, "Upper@Example.com", "upper", BCRYPT_HASH
     )
-    from_session = await _mapped_from_session(
-        app,
-        "INSERT INTO users (email, username, hashed_password, version)"
-        " VALUES ('v@example.com', 'v', 'h', 0)",
+    versionless = await _mapped_from_driver(
+        connection,
+        "INSERT INTO users (email, username, hashed_password, version) VALUES ($1, $2, $3, 0)",
+        "v@example.com",
+        "vvv",
+        BCRYPT_HASH,
     )
 
     assert _problem(from_driver) == (
@@ -124,7 +110,7 @@ async def test_a_check_violation_is_422_naming_the_rule(
         "The user would break the rule ck_users_email_lower.",
         {"errors": [{"loc": ["body"], "msg": "breaks the rule ck_users_email_lower"}]},
     )
-    assert _problem(from_session)[:2] == (
+    assert _problem(versionless)[:2] == (
         422,
         "The user would break the rule ck_users_version_positive.",
     )
@@ -149,7 +135,7 @@ def _colliding(
     state: str = SERIALIZATION_FAILURE,
 ) -> tuple[Callable[..., Awaitable[Any]], list[int]]:
     """`original`, whose first `times` calls first fail in PostgreSQL with `state` on the
-    repository's own connection or session (`database(self)` runs the failing statement)."""
+    repository's own connection (`database(self)` runs the failing statement)."""
     calls: list[int] = []
 
     async def colliding(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -166,21 +152,12 @@ def _on_connection(repository: Any) -> Callable[[str], Awaitable[Any]]:
     return connection.execute
 
 
-def _on_session(repository: Any) -> Callable[[str], Awaitable[Any]]:
-    session: AsyncSession = repository.session
-
-    async def execute(sql: str) -> Any:
-        return await session.execute(text(sql))
-
-    return execute
-
-
 async def test_a_write_whose_transaction_collided_runs_again_and_succeeds(
     client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user = await create(client, name="alice")
-    colliding, calls = _colliding(UserWriter.update, _on_connection, times=2)
-    monkeypatch.setattr(UserWriter, "update", colliding)
+    colliding, calls = _colliding(UserRepository.update, _on_connection, times=2)
+    monkeypatch.setattr(UserRepository, "update", colliding)
 
     response = await client.patch(f"/api/v1/users/{user['id']}", json={"username": "alicia"})
 
@@ -197,9 +174,9 @@ async def test_a_write_that_keeps_colliding_is_503_after_three_runs_and_changes_
 ) -> None:
     user = await create(client, name="alice")
     colliding, calls = _colliding(
-        UserWriter.delete, _on_connection, times=3, state=DEADLOCK_DETECTED
+        UserRepository.delete, _on_connection, times=3, state=DEADLOCK_DETECTED
     )
-    monkeypatch.setattr(UserWriter, "delete", colliding)
+    monkeypatch.setattr(UserRepository, "delete", colliding)
 
     response = await client.delete(f"/api/v1/users/{user['id']}")
 
@@ -213,7 +190,7 @@ async def test_a_write_that_keeps_colliding_is_503_after_three_runs_and_changes_
 async def test_a_transaction_of_several_statements_runs_again_whole_with_its_body(
     client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    colliding, calls = _colliding(UserRepository.create_many, _on_session, times=1)
+    colliding, calls = _colliding(UserRepository.create_many, _on_connection, times=1)
     monkeypatch.setattr(UserRepository, "create_many", colliding)
     items = [{"email": "alice@example.com", "username": "alice", "password_hash": BCRYPT_HASH}]
 
@@ -232,9 +209,9 @@ async def test_a_fast_lane_create_that_collided_runs_again(
     client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     colliding, calls = _colliding(
-        UserWriter.create, _on_connection, times=1, state=DEADLOCK_DETECTED
+        UserRepository.create, _on_connection, times=1, state=DEADLOCK_DETECTED
     )
-    monkeypatch.setattr(UserWriter, "create", colliding)
+    monkeypatch.setattr(UserRepository, "create", colliding)
     body = {"email": "alice@example.com", "username": "alice", "password_hash": BCRYPT_HASH}
 
     response = await client.post("/api/v1/users", json=body)

@@ -24,7 +24,7 @@ from sqlalchemy import text
 from db_postgres_service.main import create_app
 
 from .conftest import ThrowAwayDatabases, make_settings
-from .helpers import http_client
+from .helpers import engine_for, http_client
 
 BODY_LIMIT = 2048
 # Cheap to verify, and outdated: a login with it is re-hashed, as the contract asks.
@@ -63,7 +63,7 @@ async def pair(databases: ThrowAwayDatabases) -> AsyncIterator[Pair]:
 
 async def _reset(app: FastAPI) -> None:
     """The same three users, with the same ids and times, in each database."""
-    async with app.state.engine.begin() as connection:
+    async with engine_for(app).begin() as connection:
         await connection.execute(
             text("TRUNCATE users, organizations, memberships, idempotency_keys RESTART IDENTITY")
         )
@@ -86,7 +86,7 @@ async def _reset(app: FastAPI) -> None:
 
 
 async def _rows(app: FastAPI) -> list[Any]:
-    async with app.state.engine.begin() as connection:
+    async with engine_for(app).begin() as connection:
         users = await connection.execute(
             text(
                 "SELECT id, email, username, version, hashed_password LIKE '$argon2id$%' "

@@ -20,7 +20,6 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
 
 from db_postgres_service.core.database import APPLICATION_NAME
 from db_postgres_service.core.migrations import upgrade_to_head
@@ -206,7 +205,7 @@ async def test_a_database_that_accepts_but_never_answers_gives_503_within_the_co
 
 async def test_an_exhausted_pool_gives_503_after_the_pool_timeout(cluster: Cluster) -> None:
     # More requests may run than the pool has connections, so that one waits for the pool.
-    settings = {"db_statement_pool_size": 1, "db_pool_timeout": 0.5, "requests_per_worker": 4}
+    settings = {"db_pool_size": 1, "db_pool_timeout": 0.5, "requests_per_worker": 4}
     async with serving(cluster.url, **settings) as (_, client):
         # Also caches the key's verdict (4 s), so the requests below need no connection for it.
         user = await new_user(client, "pool")
@@ -259,13 +258,13 @@ async def test_a_statement_timeout_ends_a_runaway_query_with_503(cluster: Cluste
 async def test_the_statement_timeout_is_set_on_every_connection(cluster: Cluster) -> None:
     async with (
         serving(cluster.url, db_statement_timeout_ms=300) as (app, _),
-        app.state.engine.connect() as connection,
         app.state.statement_pool.connection() as statement_connection,
+        app.state.statement_pool.transaction() as transaction,
     ):
-        value = (await connection.execute(text("SHOW statement_timeout"))).scalar()
         read_value = await statement_connection.fetchval("SHOW statement_timeout")
+        in_transaction = await transaction.fetchval("SHOW statement_timeout")
 
-    assert (value, read_value) == ("300ms", "300ms")
+    assert (read_value, in_transaction) == ("300ms", "300ms")
 
 
 async def test_a_database_that_refuses_the_login_gives_503_not_500(cluster: Cluster) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from db_postgres_service.main import create_app
 
 from .conftest import make_settings
-from .helpers import PROBLEM, Database, assert_problem, create, http_client, new_user
+from .helpers import PROBLEM, Database, assert_problem, create, engine_for, http_client, new_user
 
 USERS = "/api/v1/users"
 BATCH = "/api/v1/users/batch"
@@ -56,7 +56,7 @@ async def post(
 
 async def execute(app: FastAPI, sql: str, **params: Any) -> None:
     """A write straight to the database, committed, behind the service's back."""
-    async with app.state.engine.begin() as connection:
+    async with engine_for(app).begin() as connection:
         await connection.execute(text(sql), params)
 
 
@@ -377,7 +377,7 @@ async def test_the_same_key_while_the_first_is_running_is_409_in_flight(
     body: dict[str, Any],
     route: str,
 ) -> None:
-    async with app.state.engine.connect() as connection, connection.begin():
+    async with engine_for(app).connect() as connection, connection.begin():
         # Hold the key's lock exactly as a running request with this key does.
         lock = {"client": "tests", "route": route, "key": "key-1"}
         await connection.execute(text(_KEY_LOCK), lock)
@@ -398,7 +398,7 @@ async def test_the_same_key_while_the_first_is_running_is_409_in_flight(
 async def test_a_running_request_blocks_only_its_own_key(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    async with app.state.engine.connect() as connection, connection.begin():
+    async with engine_for(app).connect() as connection, connection.begin():
         await connection.execute(
             text(_KEY_LOCK), {"client": "tests", "route": "POST /api/v1/users", "key": "key-1"}
         )
@@ -446,7 +446,7 @@ async def impatient_client(database_url: str) -> AsyncIterator[httpx.AsyncClient
 async def test_a_request_that_failed_with_503_stores_nothing_and_can_be_retried(
     impatient_client: httpx.AsyncClient, db: Database, app: FastAPI
 ) -> None:
-    async with app.state.engine.connect() as connection, connection.begin() as transaction:
+    async with engine_for(app).connect() as connection, connection.begin() as transaction:
         # An uncommitted row with the same username: the service's insert waits for it
         # until its statement times out.
         await connection.execute(

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from db_postgres_service.api.metrics import record_pool
 from db_postgres_service.core import logging as service_logging
 from db_postgres_service.core.logging import (
     LineWriter,
@@ -208,6 +209,23 @@ async def test_metrics_show_the_pool_and_database_errors_by_kind(client: httpx.A
     assert sample(text, "db_errors_total", kind="23505") == before + 1
     for state in ("in_use", "idle", "overflow"):
         assert f'db_pool_connections{{state="{state}"}}' in text
+
+
+async def test_the_pool_gauge_counts_every_connection_a_request_holds(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """One pool serves statements and transactions alike, and the gauge sees both."""
+    pool = app.state.statement_pool
+    in_use_before, _ = pool.usage()
+
+    async with pool.transaction(), pool.connection():
+        record_pool(pool)
+        holding = sample(await metrics_text(client), "db_pool_connections", state="in_use")
+    record_pool(pool)
+    released = sample(await metrics_text(client), "db_pool_connections", state="in_use")
+
+    assert holding == in_use_before + 2
+    assert released == in_use_before
 
 
 @pytest.fixture

@@ -108,19 +108,23 @@ async def test_of_two_requests_taking_the_last_two_owners_exactly_one_succeeds(
 async def _app_with_rule(
     databases: ThrowAwayDatabases, *, locking: bool
 ) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
-    """A client of an app on a database whose owner rule waits 50 ms between taking (or, with
-    `locking` False, skipping) the organization's lock and counting the owners: the delay
-    makes the two requests of a race overlap every time."""
+    """A client of an app on a database whose owner rule, after counting the owners of a
+    changed or removed membership's organization, waits 200 ms before its transaction can
+    commit: the two requests of a race then overlap every time. With `locking` False, the
+    rule counts without taking the organization's lock first."""
     url = await databases.acreate()
     connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
         definition: str = await connection.fetchval(
             "SELECT pg_get_functiondef('memberships_keep_an_owner'::regproc)"
         )
-        lock = "FOR NO KEY UPDATE;"
+        lock, end = "FOR NO KEY UPDATE;", "RETURN NULL;"
         assert lock in definition
-        replacement = (lock if locking else ";") + " PERFORM pg_sleep(0.05);"
-        await connection.execute(definition.replace(lock, replacement))
+        assert end in definition
+        delayed = definition.replace(
+            end, f"IF TG_OP <> 'INSERT' THEN PERFORM pg_sleep(0.2); END IF; {end}"
+        )
+        await connection.execute(delayed if locking else delayed.replace(lock, ";"))
     finally:
         await connection.close()
     app: FastAPI = create_app(make_settings(url))

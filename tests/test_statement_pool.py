@@ -5,23 +5,20 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from db_postgres_service.core.database import StatementPool, create_engine
+from db_postgres_service.core.database import PoolTimeout, StatementPool
 
 from .conftest import asyncpg_dsn, make_settings
 
 
 @pytest.fixture
 async def pool_of_one(database_url: str) -> AsyncIterator[StatementPool]:
-    settings = make_settings(database_url, db_statement_pool_size=1, db_pool_timeout=1.0)
-    engine = create_engine(settings)
-    pool = await StatementPool.open(settings, engine)
+    settings = make_settings(database_url, db_pool_size=1, db_pool_timeout=1.0)
+    pool = await StatementPool.open(settings)
     try:
         yield pool
     finally:
         await pool.close()
-        await engine.dispose()
 
 
 async def backend_pid(pool: StatementPool) -> int:

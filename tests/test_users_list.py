@@ -20,7 +20,7 @@ from db_postgres_service.users.sql import (
 )
 
 from .conftest import ThrowAwayDatabases, make_settings
-from .helpers import assert_problem, create, http_client
+from .helpers import assert_problem, create, engine_for, http_client
 
 ORDERS = ["id", "-id", "created_at", "-created_at"]
 
@@ -37,7 +37,7 @@ async def insert_users(
 ) -> None:
     """Many rows at once, straight into the table (the HTTP path hashes each password)."""
     moment = datetime.fromisoformat(at) if at else None
-    async with app.state.engine.begin() as connection:
+    async with engine_for(app).begin() as connection:
         await connection.execute(_INSERT_USERS, {"p": prefix, "count": count, "at": moment})
 
 
@@ -153,7 +153,7 @@ async def test_rows_present_throughout_a_walk_are_seen_once_despite_inserts_and_
         pages += 1
         # Between pages: a newcomer arrives and an earlier newcomer leaves.
         await create(client, name=f"new{pages}")
-        async with app.state.engine.begin() as connection:
+        async with engine_for(app).begin() as connection:
             await connection.execute(
                 text("DELETE FROM users WHERE username = :u"), {"u": f"new{pages - 1}"}
             )
@@ -210,7 +210,7 @@ async def test_the_username_prefix_treats_a_backslash_as_a_plain_character(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
     # Usernames cannot contain a backslash through the API; one written by another tool can.
-    async with app.state.engine.begin() as connection:
+    async with engine_for(app).begin() as connection:
         await connection.execute(
             text(
                 "INSERT INTO users (email, username, hashed_password) VALUES "
@@ -313,7 +313,7 @@ async def test_the_list_query_uses_an_index_for_every_order(
     client: httpx.AsyncClient, app: FastAPI, order: UserOrder
 ) -> None:
     await insert_users(app, 20000, prefix="bulk")
-    async with app.state.engine.begin() as connection:
+    async with engine_for(app).begin() as connection:
         await connection.execute(text("ANALYZE users"))
         created_at = (
             await connection.execute(text("SELECT created_at FROM users LIMIT 1"))
@@ -418,7 +418,7 @@ _EDGE_TIMESTAMPS = [
 
 
 async def set_timestamps(app: FastAPI, user_id: int, at: str) -> None:
-    async with app.state.engine.begin() as connection:
+    async with engine_for(app).begin() as connection:
         await connection.execute(
             text("UPDATE users SET created_at = :at, updated_at = :at WHERE id = :id").bindparams(
                 bindparam("at", type_=DateTime(timezone=True))
@@ -459,7 +459,7 @@ async def test_a_page_ignores_the_date_style_and_time_zone_set_on_the_database(
     url = await databases.acreate()
     app = create_app(make_settings(url))
     async with app.router.lifespan_context(app):
-        async with app.state.engine.begin() as connection:
+        async with engine_for(app).begin() as connection:
             database = await connection.scalar(text("SELECT current_database()"))
             await connection.execute(
                 text(f"ALTER DATABASE \"{database}\" SET DateStyle = 'SQL, DMY'")
@@ -467,7 +467,7 @@ async def test_a_page_ignores_the_date_style_and_time_zone_set_on_the_database(
             await connection.execute(
                 text(f"ALTER DATABASE \"{database}\" SET TimeZone = 'Asia/Kolkata'")
             )
-        await app.state.engine.dispose()
+        await engine_for(app).dispose()
         async with http_client(httpx.ASGITransport(app=app)) as client:
             user = await create(client)
             await set_timestamps(app, user["id"], "2026-11-26T03:00:00.120000Z")

@@ -1,24 +1,22 @@
-"""Managing API clients from the command line: each call opens its own short-lived engine."""
+"""Managing API clients from the command line: each call opens its own connection."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import pool
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
-
 from db_postgres_service.core.api_keys import new_key
-from db_postgres_service.core.database import unit_of_work
+from db_postgres_service.core.config import Settings
+from db_postgres_service.core.database import connect
 from db_postgres_service.repositories.api_client_repository import ApiClientRepository, ClientKey
 
 
 @asynccontextmanager
 async def _clients(database_url: str) -> AsyncIterator[ApiClientRepository]:
-    engine = create_async_engine(database_url, poolclass=pool.NullPool)
+    connection = await connect(Settings(database_url=database_url))
     try:
-        async with unit_of_work(async_sessionmaker(engine, class_=AsyncSession)) as session:
-            yield ApiClientRepository(session)
+        async with connection.transaction():
+            yield ApiClientRepository(connection)
     finally:
-        await engine.dispose()
+        await connection.close()
 
 
 async def create_client(database_url: str, name: str, scopes: list[str]) -> str:

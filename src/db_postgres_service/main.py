@@ -23,8 +23,6 @@ from db_postgres_service.api.route_table import RouteTable
 from db_postgres_service.core.config import Settings
 from db_postgres_service.core.database import (
     StatementPool,
-    create_engine,
-    create_sessionmaker,
     open_driver_pool,
 )
 from db_postgres_service.core.logging import configure_logging, stop_logging
@@ -84,15 +82,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, settings.log_format)
-        engine = create_engine(settings)
         hasher = PasswordHasher(threads=settings.password_hash_threads)
         app.state.settings = settings
-        app.state.engine = engine
-        app.state.sessionmaker = create_sessionmaker(engine)
-        app.state.statement_pool = await StatementPool.open(settings, engine)
-        app.state.probe_pool = await open_driver_pool(settings, engine, PROBE_CONNECTIONS)
+        app.state.statement_pool = await StatementPool.open(settings)
+        app.state.probe_pool = await open_driver_pool(settings, PROBE_CONNECTIONS)
         app.state.password_hasher = hasher
-        app.state.authenticator = ClientAuthenticator(app.state.sessionmaker)
+        app.state.authenticator = ClientAuthenticator(app.state.statement_pool)
         app.state.schema_head = head_revision()
         stop_with_server()
         forget_dead_workers()
@@ -104,7 +99,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             hasher.close()
             await app.state.statement_pool.close()
             await app.state.probe_pool.close()
-            await engine.dispose()
             logger.info("worker stopped", extra={"event": "shutdown", "pid": os.getpid()})
             stop_logging()
 

@@ -9,7 +9,6 @@ import hmac
 import time
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -17,7 +16,7 @@ from db_postgres_service.api.metrics import record_database_error
 from db_postgres_service.api.problems import send_problem
 from db_postgres_service.api.route_table import RouteTable
 from db_postgres_service.core.api_keys import key_digest
-from db_postgres_service.core.database import unit_of_work
+from db_postgres_service.core.database import StatementPool
 from db_postgres_service.core.db_errors import DATABASE_FAILURES, map_database_error
 from db_postgres_service.core.errors import Forbidden, ServiceUnavailable, Unauthenticated
 from db_postgres_service.repositories.api_client_repository import ApiClientRepository
@@ -41,8 +40,8 @@ class ClientAuthenticator:
     The cache is keyed by the key as presented, so a cached request needs no digest.
     """
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-        self._sessionmaker = sessionmaker
+    def __init__(self, pool: StatementPool) -> None:
+        self._pool = pool
         self._cache: dict[str, tuple[float, Caller | None]] = {}
 
     async def caller(self, key: str) -> Caller | None:
@@ -51,8 +50,8 @@ class ClientAuthenticator:
         if cached is not None and started - cached[0] < CACHE_SECONDS:
             return cached[1]
         digest = key_digest(key)
-        async with unit_of_work(self._sessionmaker) as session:
-            found = await ApiClientRepository(session).active_key(digest)
+        async with self._pool.connection() as connection:
+            found = await ApiClientRepository(connection).active_key(digest)
         caller = None
         if found is not None and hmac.compare_digest(found.key_hash, digest):
             caller = Caller(found.name, found.scopes)

@@ -5,21 +5,20 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import State
 
 from db_postgres_service.api.idempotency import IDEMPOTENCY_KEY_PATTERN, Idempotency
 from db_postgres_service.core.config import Settings
-from db_postgres_service.core.database import unit_of_work
+from db_postgres_service.core.database import StatementConnection
 from db_postgres_service.core.security import PasswordHasher
 from db_postgres_service.core.signing import Signer
 from db_postgres_service.repositories.secret_repository import SIGNING_KEY, SecretRepository
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+async def get_transaction(request: Request) -> AsyncIterator[StatementConnection]:
     """The request's one transaction: committed when the handler returns, rolled back otherwise."""
-    async with unit_of_work(request.app.state.sessionmaker) as session:
-        yield session
+    async with request.app.state.statement_pool.transaction() as connection:
+        yield connection
 
 
 # Every dependency is `async def`: FastAPI runs a plain `def` in a worker thread, a thread
@@ -35,7 +34,7 @@ async def get_password_hasher(request: Request) -> PasswordHasher:
 
 
 # scope="function" commits before the response is sent, so a failed commit is still reported.
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+TransactionDep = Annotated[StatementConnection, Depends(get_transaction, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PasswordHasherDep = Annotated[PasswordHasher, Depends(get_password_hasher)]
 
@@ -44,8 +43,8 @@ async def shared_signer(state: State) -> Signer:
     """The signing key all instances share, read from the database once per process."""
     signer: Signer | None = getattr(state, "signer", None)
     if signer is None:
-        async with unit_of_work(state.sessionmaker) as session:
-            signer = Signer(await SecretRepository(session).get(SIGNING_KEY))
+        async with state.statement_pool.connection() as connection:
+            signer = Signer(await SecretRepository(connection).get(SIGNING_KEY))
         state.signer = signer
     return signer
 
@@ -59,8 +58,10 @@ SignerDep = Annotated[Signer, Depends(get_signer)]
 
 async def get_idempotency(
     request: Request,
-    session: SessionDep,
+    # Before the transaction: the first request of a process reads the key on a connection
+    # of its own, and must not hold one while it waits for another.
     signer: SignerDep,
+    transaction: TransactionDep,
     settings: SettingsDep,
     idempotency_key: Annotated[
         str | None,
@@ -73,7 +74,7 @@ async def get_idempotency(
 ) -> Idempotency:
     return Idempotency(
         request,
-        session,
+        transaction,
         signer,
         key=idempotency_key,
         client=request.state.client,

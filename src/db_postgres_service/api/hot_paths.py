@@ -153,7 +153,7 @@ def _plain_body_length(scope: Scope, limit: int) -> int | None:
         elif name == b"content-type":
             json = is_json_media_type(value.decode("latin-1"))
         elif name in (b"idempotency-key", b"transfer-encoding"):
-            # A stored response needs the session's transaction; a chunked body, FastAPI.
+            # A stored response needs the request's transaction; a chunked body, FastAPI.
             return None
     return length if json and length is not None and length <= limit else None
 

@@ -6,10 +6,10 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 from fastapi import Request, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from db_postgres_service.api.metrics import record_database_error
 from db_postgres_service.api.problems import service_error_response
+from db_postgres_service.core.database import StatementConnection
 from db_postgres_service.core.db_errors import map_database_error
 from db_postgres_service.core.errors import IdempotencyKeyInFlight, ServiceError, ValidationFailed
 from db_postgres_service.core.signing import Signer
@@ -51,7 +51,7 @@ class Idempotency:
     def __init__(
         self,
         request: Request,
-        session: AsyncSession,
+        transaction: StatementConnection,
         signer: Signer,
         *,
         key: str | None,
@@ -59,7 +59,7 @@ class Idempotency:
         ttl: datetime.timedelta,
     ) -> None:
         self._request = request
-        self._session = session
+        self._transaction = transaction
         self._signer = signer
         self._key = key
         self._client = client
@@ -70,11 +70,11 @@ class Idempotency:
         transaction; a retry with the same body gets that response again, unchanged."""
         if self._key is None:
             return await effect()
-        request, session = self._request, self._session
+        request, transaction = self._request, self._transaction
         # The path as routed (trailing slash folded); the POST routes have no path parameters.
         route = f"{request.method} {request.scope['path']}"
         scope = KeyScope(client=self._client, route=route, key=self._key)
-        keys = IdempotencyRepository(session)
+        keys = IdempotencyRepository(transaction)
         if not await keys.try_lock(scope):
             raise IdempotencyKeyInFlight()
         fingerprint = _fingerprint(self._signer, await request.body())
@@ -88,7 +88,7 @@ class Idempotency:
             return _replay(stored)
         try:
             # A savepoint, so that a refused effect (e.g. 409) can still be remembered.
-            async with session.begin_nested():
+            async with transaction.transaction():
                 response = await effect()
         except Exception as error:
             if isinstance(error, ServiceError):

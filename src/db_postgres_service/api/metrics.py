@@ -20,12 +20,10 @@ from prometheus_client import (
     values,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.pool import QueuePool
 
 from db_postgres_service.api.scopes import PUBLIC
 from db_postgres_service.core.config import METRICS_DIR_VARIABLE
+from db_postgres_service.core.database import StatementPool
 
 
 class _ProcessId:
@@ -91,22 +89,21 @@ class RequestMetrics:
 
 
 def database_error_kind(error: Exception) -> str:
-    source = error.orig if isinstance(error, DBAPIError) else error
-    state = getattr(source, "sqlstate", None)
-    return state if isinstance(state, str) else type(source).__name__
+    state = getattr(error, "sqlstate", None)
+    return state if isinstance(state, str) else type(error).__name__
 
 
 def record_database_error(error: Exception) -> None:
     DATABASE_ERRORS.labels(kind=database_error_kind(error)).inc()
 
 
-def record_pool(engine: AsyncEngine) -> None:
-    """Note the pool's state; called after each request, when its connection is back."""
-    pool = engine.sync_engine.pool
-    if isinstance(pool, QueuePool):
-        POOL_CONNECTIONS.labels(state="in_use").set(pool.checkedout())
-        POOL_CONNECTIONS.labels(state="idle").set(pool.checkedin())
-        POOL_CONNECTIONS.labels(state="overflow").set(max(pool.overflow(), 0))
+def record_pool(pool: StatementPool) -> None:
+    """Note the pool's state; called after requests, when their connections are back. The
+    pool never grows past DB_POOL_SIZE: `overflow` stays 0 (a request waits instead)."""
+    in_use, idle = pool.usage()
+    POOL_CONNECTIONS.labels(state="in_use").set(in_use)
+    POOL_CONNECTIONS.labels(state="idle").set(idle)
+    POOL_CONNECTIONS.labels(state="overflow").set(0)
 
 
 _LIVE_GAUGE_FILE = re.compile(r"gauge_live\w+_(\d+)\.db")

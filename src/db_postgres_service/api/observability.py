@@ -55,7 +55,7 @@ class ObservabilityMiddleware:
             self.metrics.observe(method, route, status, elapsed)
             if finished - self.pool_sampled_at >= POOL_SAMPLE_SECONDS:
                 self.pool_sampled_at = finished
-                record_pool(scope["app"].state.engine)
+                record_pool(scope["app"].state.statement_pool)
             state = scope["state"]
             access_log.write(
                 request_id=state.get("request_id"),

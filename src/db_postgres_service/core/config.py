@@ -23,13 +23,12 @@ class Settings(BaseSettings):
         default="postgresql+asyncpg://postgres@127.0.0.1:5432/db_postgres_service",
         description="PostgreSQL DSN; plain postgresql:// is accepted and driven through asyncpg.",
     )
-    # Measured (bench/README.md): overflow connections are opened and closed per burst, which
-    # halved write throughput under load; a fixed pool that requests queue for is faster.
+    # The worker's one pool, for every request (core/database.py). Measured (bench/README.md):
+    # connections opened and closed per burst halved write throughput under load; a fixed
+    # pool that requests queue for is faster.
     db_pool_size: int = Field(default=16, ge=1, le=1000)
-    db_max_overflow: int = Field(default=0, ge=0, le=1000)
-    db_statement_pool_size: int = Field(default=16, ge=1, le=1000)
-    # Requests one worker runs at once (api/admission.py). None: as many as the statement
-    # pool has connections, so that a running request rarely waits for one (bench/README.md).
+    # Requests one worker runs at once (api/admission.py). None: as many as the pool has
+    # connections, so that a running request rarely waits for one (bench/README.md).
     requests_per_worker: int | None = Field(default=None, ge=1, le=10_000)
     # How long a request may wait for its turn before it is answered 503 without running,
     # and how many may wait at once (a bound on memory, not on latency). Measured: a burst of
@@ -44,7 +43,6 @@ class Settings(BaseSettings):
     db_pool_timeout: float = Field(default=2.0, gt=0, le=300)
     db_connect_timeout: float = Field(default=2.0, gt=0, le=300)
     db_statement_timeout_ms: int = Field(default=5000, ge=0)
-    db_pool_recycle: float = Field(default=1800.0, gt=0)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: LogLevel = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
@@ -58,7 +56,7 @@ class Settings(BaseSettings):
 
     @property
     def worker_concurrency(self) -> int:
-        return self.requests_per_worker or self.db_statement_pool_size
+        return self.requests_per_worker or self.db_pool_size
 
     @property
     def request_queue_timeout(self) -> float:

@@ -1,21 +1,21 @@
-"""Engine and per-request unit of work."""
+"""The database pool every request uses, its transactions, and statements compiled for it.
+
+One pool per worker (`DB_POOL_SIZE`), one connection style: asyncpg. A read or a write that is
+one statement runs on a connection outside any transaction (a statement on its own is its own
+transaction: one round trip); a request whose work is several statements runs them in one
+transaction on the same pool (`StatementPool.transaction`). The statements themselves are
+written once, in SQLAlchemy Core or as text, and compiled for asyncpg (`driver_statement`).
+"""
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import asyncpg
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.engine import make_url
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
@@ -24,6 +24,8 @@ from db_postgres_service.core.config import Settings
 APPLICATION_NAME = "db-postgres-service"
 _ASYNCPG_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]  # untyped upstream
 StatementConnection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
+# A pooled connection, or the command line's own.
+DriverConnection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | StatementConnection"
 
 
 def _server_settings(settings: Settings) -> dict[str, str]:
@@ -35,51 +37,36 @@ def _server_settings(settings: Settings) -> dict[str, str]:
     return server_settings
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    """An engine whose every connection fails fast and cannot run away.
+def connect_arguments(database_url: str) -> dict[str, Any]:
+    """asyncpg's connect() arguments for a SQLAlchemy URL, translated as SQLAlchemy's own
+    dialect does it, so that every connection of the service connects alike (ssl, ...)."""
+    url = make_url(database_url)
+    _, arguments = _ASYNCPG_DIALECT.create_connect_args(url)  # type: ignore[no-untyped-call]
+    return dict(arguments)
 
-    The connect timeout bounds how long a request waits while PostgreSQL is down; the
-    statement timeout is set per connection so that a runaway query ends with 503 instead of
-    holding a pool slot forever.
-    """
-    return create_async_engine(
-        settings.database_url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_pool_timeout,
-        pool_recycle=settings.db_pool_recycle,
-        # Parameters hold password hashes: keep them out of logs and exception messages.
-        hide_parameters=True,
-        connect_args={
-            "timeout": settings.db_connect_timeout,
-            "server_settings": _server_settings(settings),
-        },
+
+async def connect(settings: Settings) -> "asyncpg.Connection[asyncpg.Record]":
+    """One connection outside any pool, for the command line."""
+    return await asyncpg.connect(
+        **connect_arguments(settings.database_url),
+        timeout=settings.db_connect_timeout,
+        server_settings=_server_settings(settings),
     )
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    # Repositories return plain records, never ORM instances that could lazy-load after the
-    # transaction ended, so nothing needs refreshing after commit.
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-
-
 async def _keep_session(connection: "asyncpg.Connection[asyncpg.Record]") -> None:
-    """Nothing to reset: these connections only ever run single statements in autocommit."""
+    """Nothing to reset: a connection comes back after a statement in autocommit or a finished
+    transaction, and the service never changes session state (SET, LISTEN, session locks)."""
 
 
-async def open_driver_pool(
-    settings: Settings, engine: AsyncEngine, size: int
-) -> "asyncpg.Pool[asyncpg.Record]":
-    """An asyncpg pool for statements that are their own transaction (autocommit).
+async def open_driver_pool(settings: Settings, size: int) -> "asyncpg.Pool[asyncpg.Record]":
+    """An asyncpg pool of up to `size` connections.
 
     No connection is opened up front (min_size=0), so the service starts while PostgreSQL is
-    down; asyncpg's reset query on release is skipped, as there is nothing to reset after a
-    single statement in autocommit.
+    down; asyncpg's reset query on release is skipped (`_keep_session`).
     """
-    # The engine's own translation of the URL, so that every pool connects alike (ssl, ...).
-    _, connect_arguments = engine.dialect.create_connect_args(engine.url)
     return await asyncpg.create_pool(
-        **connect_arguments,
+        **connect_arguments(settings.database_url),
         min_size=0,
         max_size=size,
         timeout=settings.db_connect_timeout,
@@ -88,14 +75,19 @@ async def open_driver_pool(
     )
 
 
+class PoolTimeout(Exception):
+    """No connection of the pool became free within DB_POOL_TIMEOUT."""
+
+
 # The failures after which a connection's protocol state is unknown: it is ended, not reused.
 _BROKEN_CONNECTION = (asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
 
 
 class StatementPool:
-    """Connections for statements that are their own transaction, over asyncpg's pool.
+    """The worker's connections, over asyncpg's pool: for statements that are their own
+    transaction, and for transactions of several statements.
 
-    A statement on its own needs no session: one prepared statement, one round trip
+    A statement on its own needs no transaction: one prepared statement, one round trip
     (bench/README.md). A connection once taken from asyncpg's pool stays checked out and
     goes from one statement to the next, most recently used first, because asyncpg's own
     acquire and release (a shielded task, a queue round, bookkeeping) cost a fifth of a hot
@@ -110,13 +102,23 @@ class StatementPool:
         self._waiting = 0
 
     @classmethod
-    async def open(cls, settings: Settings, engine: AsyncEngine) -> "StatementPool":
-        pool = await open_driver_pool(settings, engine, settings.db_statement_pool_size)
+    async def open(cls, settings: Settings) -> "StatementPool":
+        pool = await open_driver_pool(settings, settings.db_pool_size)
         return cls(pool, settings.db_pool_timeout)
 
     def connection(self) -> "_Lease":
         """A connection for one statement, outside any transaction (autocommit)."""
         return _Lease(self)
+
+    def transaction(self) -> "_Transaction":
+        """A connection inside a transaction: committed when the block ends normally, rolled
+        back on any exception."""
+        return _Transaction(self)
+
+    def usage(self) -> tuple[int, int]:
+        """How many connections are in use and how many are open but idle."""
+        idle = self._pool.get_idle_size() + len(self._free)
+        return self._pool.get_size() - idle, idle
 
     async def acquire(self) -> StatementConnection:
         free = self._free
@@ -177,6 +179,38 @@ class _Lease:
         await self._pool.release(self._connection, broken=isinstance(error, _BROKEN_CONNECTION))
 
 
+class _Transaction:
+    """`async with pool.transaction() as connection:`: one transaction on one connection."""
+
+    __slots__ = ("_lease", "_transaction")
+
+    def __init__(self, pool: StatementPool) -> None:
+        self._lease = _Lease(pool)
+
+    async def __aenter__(self) -> StatementConnection:
+        connection = await self._lease.__aenter__()
+        self._transaction = connection.transaction()
+        try:
+            await self._transaction.start()
+        except BaseException as error:
+            await self._lease.__aexit__(type(error), error, None)
+            raise
+        return connection
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: object
+    ) -> None:
+        try:
+            if error is None:
+                await self._transaction.commit()
+            else:
+                await self._transaction.rollback()
+        except BaseException as failure:
+            await self._lease.__aexit__(type(failure), failure, trace)
+            raise
+        await self._lease.__aexit__(kind, error, trace)
+
+
 @dataclass(frozen=True, slots=True)
 class DriverStatement:
     """A SQLAlchemy Core statement compiled once for asyncpg: its SQL, its parameters' names
@@ -197,12 +231,3 @@ def driver_statement(statement: ClauseElement) -> DriverStatement:
     assert isinstance(compiled, SQLCompiler), "a statement compiles with the SQL compiler"
     fixed = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
     return DriverStatement(compiled.string, tuple(compiled.positiontup or ()), fixed)
-
-
-@asynccontextmanager
-async def unit_of_work(
-    sessionmaker: async_sessionmaker[AsyncSession],
-) -> AsyncIterator[AsyncSession]:
-    """One transaction: committed when the block ends normally, rolled back on any exception."""
-    async with sessionmaker() as session, session.begin():
-        yield session

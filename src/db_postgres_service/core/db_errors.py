@@ -10,9 +10,8 @@ from collections.abc import Callable
 
 import asyncpg
 from sqlalchemy import Table
-from sqlalchemy.exc import DBAPIError, InterfaceError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from db_postgres_service.core.database import PoolTimeout
 from db_postgres_service.core.errors import (
     Conflict,
     NotFound,
@@ -39,10 +38,8 @@ CHARACTER_NOT_IN_REPERTOIRE = "22021"
 _UNAVAILABLE_PREFIXES = ("08", "57P", "53", "28", "3D000", "25006", "58")
 
 
-# Exception classes whose instances may be database trouble rather than bugs. The asyncpg
-# ones come from the hot read paths, which use the driver connection directly.
+# Exception classes whose instances may be database trouble rather than bugs.
 DATABASE_FAILURES: tuple[type[Exception], ...] = (
-    DBAPIError,
     PoolTimeout,
     OSError,
     asyncpg.PostgresError,
@@ -54,20 +51,13 @@ DATABASE_FAILURES: tuple[type[Exception], ...] = (
 
 
 def _sqlstate(error: Exception) -> str | None:
-    source = error.orig if isinstance(error, DBAPIError) else error
-    state = getattr(source, "sqlstate", None)
+    state = getattr(error, "sqlstate", None)
     return state if isinstance(state, str) else None
 
 
-def _diagnostics(error: Exception) -> object:
-    """The driver's exception, which carries PostgreSQL's diagnostic fields."""
-    if isinstance(error, DBAPIError):
-        return error.orig.__cause__ if error.orig is not None else None
-    return error
-
-
 def _diagnostic(error: Exception, field: str) -> str | None:
-    value = getattr(_diagnostics(error), field, None)
+    """One of PostgreSQL's diagnostic fields, as the driver's exception carries them."""
+    value = getattr(error, field, None)
     return value if isinstance(value, str) else None
 
 
@@ -83,7 +73,7 @@ class TransactionCollided(Exception):
 def collided(error: Exception) -> bool:
     """Whether PostgreSQL ended the transaction for colliding with another (a serialization
     failure or a deadlock): the same transaction run again may well succeed."""
-    return isinstance(error, DBAPIError | asyncpg.PostgresError) and _sqlstate(error) in {
+    return isinstance(error, asyncpg.PostgresError) and _sqlstate(error) in {
         SERIALIZATION_FAILURE,
         DEADLOCK_DETECTED,
     }
@@ -160,7 +150,7 @@ def map_database_error(error: Exception) -> ServiceError | None:
         return ServiceUnavailable(
             "The database connection was lost; retry shortly.", retry_after_seconds=2
         )
-    if not isinstance(error, DBAPIError | asyncpg.PostgresError):
+    if not isinstance(error, asyncpg.PostgresError):
         return None
     state = _sqlstate(error)
     if state == UNIQUE_VIOLATION:
@@ -179,14 +169,6 @@ def map_database_error(error: Exception) -> ServiceError | None:
     if state in {SERIALIZATION_FAILURE, DEADLOCK_DETECTED}:
         return ServiceUnavailable(
             "The transaction kept colliding with others; retry it.", retry_after_seconds=0
-        )
-    if isinstance(error, DBAPIError) and (
-        error.connection_invalidated
-        or isinstance(error, InterfaceError)
-        or isinstance(error.orig, OSError)
-    ):
-        return ServiceUnavailable(
-            "The database connection was lost; retry shortly.", retry_after_seconds=2
         )
     if state is not None and state.startswith(_UNAVAILABLE_PREFIXES):
         return ServiceUnavailable(

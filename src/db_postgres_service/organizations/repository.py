@@ -1,14 +1,13 @@
-"""Reads and writes of organizations and memberships. Each write is one statement on the
-driver connection, so it is its own transaction; the create behind an Idempotency-Key runs
-in the request's session instead (`create_in_session`), beside its stored response.
+"""The one repository of the organization aggregate (organizations and their memberships),
+over a connection of the statement pool. Each write is one statement, so on a connection
+outside any transaction it is its own transaction; the create behind an Idempotency-Key runs
+on the request's transaction, beside its stored response.
 
 The owner rule is not checked here: the database's trigger checks it after every change of
 an organization's members, and the error mapping (core/db_errors.py) turns its refusal into
 409 `owner-required` (errors.py)."""
 
 from typing import NoReturn
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from db_postgres_service.core.database import StatementConnection
 from db_postgres_service.core.errors import NotFound, PreconditionFailed, ServiceError
@@ -20,7 +19,6 @@ from db_postgres_service.organizations.sql import (
     DELETE_MEMBERSHIP,
     DELETE_ORGANIZATION,
     INSERT_ORGANIZATION,
-    INSERT_ORGANIZATION_DRIVER,
     MEMBERSHIP,
     MEMBERSHIP_BY_KEY,
     ORGANIZATION,
@@ -54,12 +52,6 @@ def _changed(kind: str) -> PreconditionFailed:
     return PreconditionFailed(f"The {kind} has changed: If-Match does not match its ETag.")
 
 
-async def create_in_session(session: AsyncSession, slug: str, name: str) -> OrganizationRecord:
-    """Insert an organization in the session's transaction; a taken slug is a unique violation."""
-    row = (await session.execute(INSERT_ORGANIZATION, {"slug": slug, "name": name})).one()
-    return OrganizationRecord(*row)
-
-
 class OrganizationRepository:
     def __init__(self, connection: StatementConnection) -> None:
         self.connection = connection
@@ -89,10 +81,7 @@ class OrganizationRepository:
         )
 
     async def create(self, slug: str, name: str) -> OrganizationRecord:
-        statement = INSERT_ORGANIZATION_DRIVER
-        row = await self.connection.fetchrow(
-            statement.sql, *statement.arguments({"slug": slug, "name": name})
-        )
+        row = await self.connection.fetchrow(INSERT_ORGANIZATION, slug, name)
         assert row is not None, "INSERT ... RETURNING returns the row it inserted"
         return OrganizationRecord(*row)
 

@@ -21,7 +21,7 @@ from db_postgres_service.api.declarations import (
     one_resource,
     success,
 )
-from db_postgres_service.api.deps import IdempotencyDep, SessionDep, SettingsDep
+from db_postgres_service.api.deps import IdempotencyDep, SettingsDep, TransactionDep
 from db_postgres_service.api.hot_paths import HotCreate, HotPage, HotRead, is_plain_id, route_of
 from db_postgres_service.api.problems import common_statuses, problem_responses
 from db_postgres_service.api.resource import Resource
@@ -49,10 +49,7 @@ from db_postgres_service.organizations.queries import (
     organization_page,
     user_memberships_page,
 )
-from db_postgres_service.organizations.repository import (
-    OrganizationRepository,
-    create_in_session,
-)
+from db_postgres_service.organizations.repository import OrganizationRepository
 from db_postgres_service.organizations.representation import rendered
 from db_postgres_service.organizations.schemas import (
     MembershipOut,
@@ -138,10 +135,13 @@ def _member_location(member: MembershipRecord) -> str:
     dependencies=[requires(ORGANIZATIONS_WRITE)],
 )
 async def create_organization(
-    body: OrganizationCreate, session: SessionDep, idempotency: IdempotencyDep, request: Request
+    body: OrganizationCreate,
+    idempotency: IdempotencyDep,
+    transaction: TransactionDep,
+    request: Request,
 ) -> Response:
     async def create() -> Response:
-        organization = await create_in_session(session, body.slug, body.name)
+        organization = await OrganizationRepository(transaction).create(body.slug, body.name)
         return resource_response(
             rendered(organization),
             request,

@@ -1,15 +1,9 @@
-"""The organizations' and memberships' SQL, as the driver runs it ($n parameters), plus the one
-insert the Idempotency-Key path runs on its session (defined once in Core)."""
+"""The organizations' and memberships' SQL, as the driver runs it ($n parameters)."""
 
 import datetime
 from dataclasses import dataclass
-from typing import cast
 
-from sqlalchemy import Table, bindparam, insert
-
-from db_postgres_service.core.database import driver_statement
 from db_postgres_service.core.keyset import ListShape
-from db_postgres_service.organizations.models import Membership, Organization
 
 BIGINT_MAX = 2**63 - 1
 ORGANIZATION = "organization"
@@ -40,15 +34,10 @@ class MembershipRecord:
     version: int
 
 
-ORGANIZATIONS = cast(Table, Organization.__table__)
-MEMBERSHIPS = cast(Table, Membership.__table__)
-INSERT_ORGANIZATION = (
-    insert(ORGANIZATIONS)
-    .values(slug=bindparam("slug"), name=bindparam("name"))
-    .returning(*(ORGANIZATIONS.c[name] for name in OrganizationRecord.__slots__))
-)
-INSERT_ORGANIZATION_DRIVER = driver_statement(INSERT_ORGANIZATION)
-
+INSERT_ORGANIZATION = """
+    INSERT INTO organizations (slug, name) VALUES ($1, $2)
+    RETURNING id, slug, name, created_at, updated_at, version
+"""
 ORGANIZATION_BY_ID = (
     "SELECT id, slug, name, created_at, updated_at, version FROM organizations WHERE id = $1"
 )

@@ -3,10 +3,20 @@
 import datetime
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from db_postgres_service.core.database import DriverConnection
 
-from db_postgres_service.models import ApiClient
+_ADD_KEY = "INSERT INTO api_clients (name, key_prefix, key_hash, scopes) VALUES ($1, $2, $3, $4)"
+_ACTIVE_KEY = (
+    "SELECT name, key_hash, scopes FROM api_clients WHERE key_hash = $1 AND revoked_at IS NULL"
+)
+_KEYS = (
+    "SELECT id, name, key_prefix, scopes, created_at, revoked_at FROM api_clients ORDER BY name, id"
+)
+_REVOKE = """
+    UPDATE api_clients SET revoked_at = now()
+    WHERE name = $1 AND revoked_at IS NULL AND ($2::text IS NULL OR key_prefix = $2::text)
+    RETURNING id
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,55 +37,34 @@ class ActiveKey:
 
 
 class ApiClientRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, connection: DriverConnection) -> None:
+        self.connection = connection
 
     async def add_key(
         self, *, name: str, key_prefix: str, key_hash: bytes, scopes: list[str]
     ) -> None:
-        await self.session.execute(
-            insert(ApiClient).values(
-                name=name, key_prefix=key_prefix, key_hash=key_hash, scopes=scopes
-            )
-        )
+        await self.connection.execute(_ADD_KEY, name, key_prefix, key_hash, scopes)
 
     async def active_key(self, key_hash: bytes) -> ActiveKey | None:
-        row = (
-            await self.session.execute(
-                select(ApiClient.name, ApiClient.key_hash, ApiClient.scopes).where(
-                    ApiClient.key_hash == key_hash, ApiClient.revoked_at.is_(None)
-                )
-            )
-        ).one_or_none()
-        return None if row is None else ActiveKey(row.name, row.key_hash, frozenset(row.scopes))
+        row = await self.connection.fetchrow(_ACTIVE_KEY, key_hash)
+        if row is None:
+            return None
+        return ActiveKey(row["name"], row["key_hash"], frozenset(row["scopes"]))
 
     async def keys(self) -> list[ClientKey]:
-        rows = await self.session.execute(
-            select(
-                ApiClient.id,
-                ApiClient.name,
-                ApiClient.key_prefix,
-                ApiClient.scopes,
-                ApiClient.created_at,
-                ApiClient.revoked_at,
-            ).order_by(ApiClient.name, ApiClient.id)
-        )
+        rows = await self.connection.fetch(_KEYS)
         return [
             ClientKey(
-                row.id, row.name, row.key_prefix, tuple(row.scopes), row.created_at, row.revoked_at
+                row["id"],
+                row["name"],
+                row["key_prefix"],
+                tuple(row["scopes"]),
+                row["created_at"],
+                row["revoked_at"],
             )
             for row in rows
         ]
 
     async def revoke(self, name: str, key_prefix: str | None = None) -> int:
         """Revoke the client's active keys (or only the one with `key_prefix`); how many."""
-        conditions = [ApiClient.name == name, ApiClient.revoked_at.is_(None)]
-        if key_prefix is not None:
-            conditions.append(ApiClient.key_prefix == key_prefix)
-        result = await self.session.execute(
-            update(ApiClient)
-            .where(*conditions)
-            .values(revoked_at=func.now())
-            .returning(ApiClient.id)
-        )
-        return len(result.all())
+        return len(await self.connection.fetch(_REVOKE, name, key_prefix))

@@ -3,21 +3,76 @@
 import datetime
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    Interval,
+    String,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+)
 
+from db_postgres_service.core.database import StatementConnection, driver_statement
 from db_postgres_service.models import IdempotencyKey
 
 # How many expired records one claim sweeps away: keeps the table small without a cron job,
 # and bounds the extra work any one request does.
 _SWEEP_BATCH = 100
 
-_SWEEP_EXPIRED = text(
-    """
-    DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(
-        SELECT ctid FROM idempotency_keys WHERE expires_at <= now()
-        LIMIT :batch FOR UPDATE SKIP LOCKED))
-    """
+_SWEEP_EXPIRED = driver_statement(
+    text(
+        """
+        DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(
+            SELECT ctid FROM idempotency_keys WHERE expires_at <= now()
+            LIMIT :batch FOR UPDATE SKIP LOCKED))
+        """
+    )
+)
+_MATCHES: ColumnElement[bool] = and_(
+    IdempotencyKey.client == bindparam("client"),
+    IdempotencyKey.route == bindparam("route"),
+    IdempotencyKey.key == bindparam("key"),
+)
+_TRY_LOCK = driver_statement(
+    select(
+        func.pg_try_advisory_xact_lock(
+            func.hashtextextended(
+                func.concat_ws(
+                    "\x1f",
+                    *(bindparam(name, type_=String) for name in ("client", "route", "key")),
+                ),
+                0,
+            )
+        )
+    )
+)
+_DELETE_EXPIRED = driver_statement(
+    delete(IdempotencyKey).where(_MATCHES, IdempotencyKey.expires_at <= func.now())
+)
+_FIND = driver_statement(
+    select(
+        IdempotencyKey.request_fingerprint,
+        IdempotencyKey.status,
+        IdempotencyKey.headers,
+        IdempotencyKey.body,
+    ).where(_MATCHES)
+)
+_RECORD = driver_statement(
+    insert(IdempotencyKey).values(
+        client=bindparam("client"),
+        route=bindparam("route"),
+        key=bindparam("key"),
+        request_fingerprint=bindparam("fingerprint"),
+        status=bindparam("status"),
+        headers=bindparam("headers"),
+        body=bindparam("body"),
+        expires_at=func.now() + bindparam("ttl", type_=Interval),
+    )
 )
 
 
@@ -26,6 +81,9 @@ class KeyScope:
     client: str
     route: str
     key: str
+
+    def values(self) -> dict[str, object]:
+        return {"client": self.client, "route": self.route, "key": self.key}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,60 +95,40 @@ class StoredResponse:
 
 
 class IdempotencyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, connection: StatementConnection) -> None:
+        self.connection = connection
 
     async def try_lock(self, scope: KeyScope) -> bool:
         """Take the key's transaction-scoped advisory lock, or report that another request
         (in any process of any instance) holds it right now."""
-        lock_id = func.hashtextextended(
-            func.concat_ws("\x1f", scope.client, scope.route, scope.key), 0
-        )
-        return bool(await self.session.scalar(select(func.pg_try_advisory_xact_lock(lock_id))))
+        locked = await self.connection.fetchval(_TRY_LOCK.sql, *_TRY_LOCK.arguments(scope.values()))
+        return bool(locked)
 
     async def find(self, scope: KeyScope) -> StoredResponse | None:
         """The live record of an earlier request with this key; an expired one is deleted.
 
         Call with the key's lock held: then no other request can be writing the record.
         """
-        await self.session.execute(
-            delete(IdempotencyKey).where(_matches(scope), IdempotencyKey.expires_at <= func.now())
-        )
-        row = (
-            await self.session.execute(
-                select(
-                    IdempotencyKey.request_fingerprint,
-                    IdempotencyKey.status,
-                    IdempotencyKey.headers,
-                    IdempotencyKey.body,
-                ).where(_matches(scope))
-            )
-        ).one_or_none()
+        values = scope.values()
+        await self.connection.execute(_DELETE_EXPIRED.sql, *_DELETE_EXPIRED.arguments(values))
+        row = await self.connection.fetchrow(_FIND.sql, *_FIND.arguments(values))
         if row is None:
             return None
-        return StoredResponse(row.request_fingerprint, row.status, row.headers, row.body)
+        fingerprint, status, headers, body = row
+        return StoredResponse(fingerprint, status, orjson.loads(headers), body)
 
     async def record(
         self, scope: KeyScope, response: StoredResponse, ttl: datetime.timedelta
     ) -> None:
-        await self.session.execute(_SWEEP_EXPIRED, {"batch": _SWEEP_BATCH})
-        await self.session.execute(
-            insert(IdempotencyKey).values(
-                client=scope.client,
-                route=scope.route,
-                key=scope.key,
-                request_fingerprint=response.fingerprint,
-                status=response.status,
-                headers=response.headers,
-                body=response.body,
-                expires_at=func.now() + ttl,
-            )
+        connection = self.connection
+        await connection.execute(
+            _SWEEP_EXPIRED.sql, *_SWEEP_EXPIRED.arguments({"batch": _SWEEP_BATCH})
         )
-
-
-def _matches(scope: KeyScope) -> ColumnElement[bool]:
-    return and_(
-        IdempotencyKey.client == scope.client,
-        IdempotencyKey.route == scope.route,
-        IdempotencyKey.key == scope.key,
-    )
+        values = scope.values() | {
+            "fingerprint": response.fingerprint,
+            "status": response.status,
+            "headers": orjson.dumps(response.headers).decode(),
+            "body": response.body,
+            "ttl": ttl,
+        }
+        await connection.execute(_RECORD.sql, *_RECORD.arguments(values))

@@ -1,19 +1,15 @@
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from db_postgres_service.models import ServiceSecret
+from db_postgres_service.core.database import DriverConnection
 
 SIGNING_KEY = "signing_key"
+_GET = "SELECT value FROM service_secrets WHERE name = $1"
 
 
 class SecretRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, connection: DriverConnection) -> None:
+        self.connection = connection
 
     async def get(self, name: str) -> bytes:
-        value = await self.session.scalar(
-            select(ServiceSecret.value).where(ServiceSecret.name == name)
-        )
+        value: bytes | None = await self.connection.fetchval(_GET, name)
         if value is None:
             raise LookupError(f"service secret {name!r} is missing; run the migrations")
         return value

@@ -8,7 +8,7 @@ from starlette.datastructures import State
 from db_postgres_service.api.cursors import CursorCodec, KeyValue
 from db_postgres_service.api.deps import shared_signer
 from db_postgres_service.api.responses import Rendered
-from db_postgres_service.users.reads import UserReader
+from db_postgres_service.users.repository import UserRepository
 from db_postgres_service.users.representation import rendered
 from db_postgres_service.users.sql import (
     Keyset,
@@ -22,17 +22,17 @@ USERS_PREFIX = "/api/v1/users"
 
 async def user_by_id(state: State, user_id: int) -> Rendered:
     async with state.statement_pool.connection() as connection:
-        return rendered(await UserReader(connection).get(user_id))
+        return rendered(await UserRepository(connection).get(user_id))
 
 
 async def user_by_username(state: State, username: str) -> Rendered:
     async with state.statement_pool.connection() as connection:
-        return rendered(await UserReader(connection).get_by_username(username))
+        return rendered(await UserRepository(connection).get_by_username(username))
 
 
 async def user_by_email(state: State, email: str) -> Rendered:
     async with state.statement_pool.connection() as connection:
-        return rendered(await UserReader(connection).get_by_email(email))
+        return rendered(await UserRepository(connection).get_by_email(email))
 
 
 async def user_page(
@@ -43,7 +43,7 @@ async def user_page(
     after = _keyset(codec.decode(cursor, order.value, filters)) if cursor is not None else None
     async with state.statement_pool.connection() as db:
         # One item more than asked tells whether there is a next page.
-        items = await UserReader(db).page(PageQuery(order, filters, after, limit + 1))
+        items = await UserRepository(db).page(PageQuery(order, filters, after, limit + 1))
     next_cursor = None
     if len(items) > limit:
         items = items[:limit]

@@ -5,7 +5,7 @@ from typing import Any
 import orjson
 
 from db_postgres_service.api.responses import Rendered
-from db_postgres_service.users.reads import PublicUser
+from db_postgres_service.users.repository import PublicUser
 from db_postgres_service.users.sql import UserRecord
 
 PUBLIC_FIELDS = ("id", "email", "username", "created_at", "updated_at", "version")

@@ -20,8 +20,8 @@ from db_postgres_service.api.declarations import (
 from db_postgres_service.api.deps import (
     IdempotencyDep,
     PasswordHasherDep,
-    SessionDep,
     SettingsDep,
+    TransactionDep,
 )
 from db_postgres_service.api.hot_paths import (
     HotCreate,
@@ -66,15 +66,15 @@ from db_postgres_service.users.sql import (
     UserOrder,
     UserRecord,
 )
-from db_postgres_service.users.writes import UserWriter
 
 router = APIRouter(prefix=USERS_PREFIX, tags=["users"], route_class=StrictRoute)
 
 
-async def get_user_repository(session: SessionDep) -> UserRepository:
-    return UserRepository(session)
+async def get_user_repository(transaction: TransactionDep) -> UserRepository:
+    return UserRepository(transaction)
 
 
+# The repository inside the request's transaction.
 UserRepositoryDep = Annotated[UserRepository, Depends(get_user_repository)]
 USERS_READ = "users:read"
 USERS_WRITE = "users:write"
@@ -111,8 +111,7 @@ async def create_user(
     request: Request,
 ) -> Response:
     async def create() -> Response:
-        hashed = await _hash_of(body, hasher)
-        user = await users.create(email=body.email, username=body.username, hashed_password=hashed)
+        user = await users.create(_new_user(body, await _hash_of(body, hasher)))
         return resource_response(
             rendered(user),
             request,
@@ -177,10 +176,12 @@ async def create_users(
     summary="Check a login's password",
     dependencies=[requires(USERS_AUTHENTICATE)],
 )
-async def authenticate(
-    body: Credentials, users: UserRepositoryDep, hasher: PasswordHasherDep, request: Request
-) -> Response:
-    user = await users.find_by_login(body.login)
+async def authenticate(body: Credentials, hasher: PasswordHasherDep, request: Request) -> Response:
+    # No transaction and no connection held while the password is verified (tens of ms):
+    # the re-hash is one statement that applies only to the hash that was verified.
+    pool = request.app.state.statement_pool
+    async with pool.connection() as db:
+        user = await UserRepository(db).find_by_login(body.login)
     if user is None:
         await hasher.verify_dummy(body.password)
         raise InvalidLogin()
@@ -188,7 +189,10 @@ async def authenticate(
     if not valid:
         raise InvalidLogin()
     if updated_hash is not None:
-        await users.replace_password_hash(user.id, user.hashed_password, updated_hash)
+        async with pool.connection() as db:
+            await UserRepository(db).replace_password_hash(
+                user.id, user.hashed_password, updated_hash
+            )
     return resource_response(rendered(user), request)
 
 
@@ -278,7 +282,7 @@ async def update_user(
     if body.password is not MISSING or body.password_hash is not MISSING:
         values["hashed_password"] = await _hash_of(body, hasher)
     async with request.app.state.statement_pool.connection() as db:
-        user = await UserWriter(db).update(user_id, values, expected)
+        user = await UserRepository(db).update(user_id, values, expected)
     return resource_response(rendered(user), request)
 
 
@@ -294,7 +298,7 @@ async def delete_user(
 ) -> Response:
     expected = expected_versions(if_match, required=settings.require_if_match)
     async with request.app.state.statement_pool.connection() as db:
-        await UserWriter(db).delete(user_id, expected)
+        await UserRepository(db).delete(user_id, expected)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -314,7 +318,7 @@ async def _create_in_one_statement(state: State, body: UserCreate) -> Created:
     """The create without an Idempotency-Key: one INSERT, its own transaction."""
     hashed = await _hash_of(body, state.password_hasher)
     async with state.statement_pool.connection() as db:
-        user = await UserWriter(db).create(_new_user(body, hashed))
+        user = await UserRepository(db).create(_new_user(body, hashed))
     return Created(rendered(user), _location(user))
 
 

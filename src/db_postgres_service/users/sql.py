@@ -1,5 +1,5 @@
-"""The users' SQL, defined once in SQLAlchemy Core: what the repository, the reads and the
-single-statement writes run (compiled for asyncpg where they run on the driver connection)."""
+"""The users' SQL, defined once in SQLAlchemy Core and compiled for asyncpg: what the
+repository runs."""
 
 import datetime
 from collections.abc import Collection
@@ -193,6 +193,25 @@ def conditional_delete(*, conditional: bool) -> ReturningDelete[*tuple[Any, ...]
 
 
 USER_EXISTS = select(USERS.c.id).where(USERS.c.id == bindparam("user_id", type_=BigInteger))
+# A login is an email or a username, both compared lower-cased (they never overlap: a username
+# cannot contain '@').
+BY_LOGIN = select(*COLUMNS).where(
+    or_(User.email == bindparam("login"), func.lower(User.username) == bindparam("login"))
+)
+# The row an item of a batch collided with: which of its fields was taken.
+TAKEN_BY = select(User.email).where(
+    or_(User.email == bindparam("email"), func.lower(User.username) == bindparam("username"))
+)
+# A login's re-hash: only while the hash is still the one verified; version and updated_at stay.
+REPLACE_PASSWORD_HASH = (
+    update(USERS)
+    .where(
+        USERS.c.id == bindparam("user_id", type_=BigInteger),
+        USERS.c.hashed_password == bindparam("old"),
+    )
+    .values(hashed_password=bindparam("new"))
+    .returning(USERS.c.id)
+)
 
 
 def _target(*, conditional: bool) -> list[ColumnElement[bool]]:
