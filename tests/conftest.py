@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,16 @@ def database_url(databases: ThrowAwayDatabases) -> str:
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     return Settings(database_url=database_url, **overrides)
+
+
+@asynccontextmanager
+async def strict_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app started with REQUIRE_IF_MATCH on, over the suite's database."""
+    strict: FastAPI = create_app(make_settings(database_url, require_if_match=True))
+    async with strict.router.lifespan_context(strict):
+        transport = httpx.ASGITransport(app=strict)
+        async with http_client(transport) as client:
+            yield client
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 import httpx
 import pytest
 
+from .conftest import strict_client
 from .helpers import Database, assert_problem, create
 from .organizations import (
     ORGANIZATIONS,
@@ -398,3 +399,61 @@ async def test_put_of_the_same_role_with_a_stale_if_match_is_412(
     )
 
     assert_problem(response, 412, "precondition-failed")
+
+
+async def test_the_owner_rule_holds_for_any_writer_not_only_the_routes(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    _organization_id, ids = await organization_with(client, {"alice": "owner", "bob": "member"})
+
+    with pytest.raises(Exception, match="would have members but no owner"):
+        await db.scalar(
+            "UPDATE memberships SET role = 'member' WHERE user_id = :id RETURNING 1",
+            id=ids["alice"],
+        )
+    assert (
+        await db.scalar("SELECT role FROM memberships WHERE user_id = :id", id=ids["alice"])
+        == "owner"
+    )
+
+
+async def test_deleting_one_of_two_owners_keeps_the_other_and_the_members(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    _organization_id, ids = await organization_with(
+        client, {"alice": "owner", "bob": "owner", "carol": "member"}
+    )
+
+    response = await client.delete(f"/api/v1/users/{ids['alice']}")
+
+    assert response.status_code == 204
+    rows = await db.rows("SELECT user_id, role FROM memberships ORDER BY user_id")
+    assert rows == [
+        {"user_id": ids["bob"], "role": "owner"},
+        {"user_id": ids["carol"], "role": "member"},
+    ]
+
+
+async def test_with_require_if_match_a_put_may_create_but_not_change_without_it(
+    database_url: str, client: httpx.AsyncClient, db: Database
+) -> None:
+    organization_id, _ids = await organization_with(client, {"alice": "owner"})
+    bob = await create(client, name="bob")
+
+    async with strict_client(database_url) as strict:
+        created = await put_member(strict, organization_id, bob["id"], "member")
+        changed = await put_member(strict, organization_id, bob["id"], "admin")
+        removed = await strict.delete(member_path(organization_id, bob["id"]))
+        matched = await strict.put(
+            member_path(organization_id, bob["id"]),
+            json={"role": "admin"},
+            headers={"If-Match": '"1"'},
+        )
+
+    assert created.status_code == 201
+    assert_problem(changed, 428, "precondition-required")
+    assert_problem(removed, 428, "precondition-required")
+    assert matched.status_code == 200
+    assert (
+        await db.scalar("SELECT role FROM memberships WHERE user_id = :id", id=bob["id"]) == "admin"
+    )

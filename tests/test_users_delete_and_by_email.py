@@ -1,27 +1,11 @@
 """GET /api/v1/users/by_email/{email} and DELETE /api/v1/users/{id}, as CONTRACT.md words them."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from db_postgres_service.main import create_app
-
-from .conftest import make_settings
-from .helpers import Database, assert_problem, create, http_client, new_user
-
-
-@asynccontextmanager
-async def strict_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of an app started with REQUIRE_IF_MATCH on, over the suite's database."""
-    strict: FastAPI = create_app(make_settings(database_url, require_if_match=True))
-    async with strict.router.lifespan_context(strict):
-        transport = httpx.ASGITransport(app=strict)
-        async with http_client(transport) as client:
-            yield client
-
+from .conftest import strict_client
+from .helpers import Database, assert_problem, create, new_user
 
 # --- GET /users/by_email/{email} ----------------------------------------------------------------
 
