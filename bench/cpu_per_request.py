@@ -4,8 +4,9 @@ wrk measures what a client sees, on a machine shared with PostgreSQL and the loa
 and moves by ±25 % between runs. This measures one thing: the CPU time of the service's
 Python per request, calling the ASGI application directly (no HTTP server, no client
 sockets), 16 requests at a time against a real PostgreSQL, in alternating rounds. It
-compares three handlers of the same request, a GET by id (`by_id`, the default) or the first
-page of 50 users (`list`, as bench/wrk/list.lua asks for it):
+compares three handlers of the same request, a GET by id (`by_id`, the default), the first
+page of 50 users (`list`, as bench/wrk/list.lua asks for it) or a GET of an organization by id
+(`org_by_id`: the second resource, which should cost what the first does):
 
 - bare: an asyncpg pool (no reset query), one fetch, orjson, one send: about the least a
   Python handler can do (without the page's cursor);
@@ -13,7 +14,8 @@ page of 50 users (`list`, as bench/wrk/list.lua asks for it):
 - whole stack: the application as `serve` runs it (request context, metrics, access log,
   API-key check, hot path, FastAPI behind them), built by create_app.
 
-Run: .venv/bin/python bench/cpu_per_request.py [by_id|list] (after `make bench` has installed
+Run: .venv/bin/python bench/cpu_per_request.py [by_id|list|org_by_id] (after `make bench` has
+installed
 the extras).
 DATABASE_URL names a server for the throw-away database; an embedded PostgreSQL without it.
 """
@@ -32,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness.config import SEEDED_USERS
+from bench.harness.config import SEEDED_ORGANIZATIONS, SEEDED_USERS
 from bench.harness.database import libpq_dsn, provision
 from bench.harness.servers import prepare_service
 
@@ -40,6 +42,9 @@ ROUNDS = 5
 REQUESTS_PER_ROUND = 4000
 CONCURRENCY = 16
 _BY_ID = "SELECT id, email, username, created_at, updated_at, version FROM users WHERE id = $1"
+_ORGANIZATION_BY_ID = (
+    "SELECT id, slug, name, created_at, updated_at, version FROM organizations WHERE id = $1"
+)
 _PAGE = (
     "SELECT id, email, username, created_at, updated_at, version FROM users ORDER BY id LIMIT 51"
 )
@@ -58,6 +63,7 @@ async def _measure(url: str, api_key: str, scenario: str) -> dict[str, list[floa
     from db_postgres_service.core.config import Settings
     from db_postgres_service.core.logging import configure_logging
     from db_postgres_service.main import create_app
+    from db_postgres_service.organizations.routes import ORGANIZATIONS
     from db_postgres_service.users.routes import USERS
 
     app = create_app(Settings(database_url=url, log_level="INFO", log_format="json"))
@@ -70,10 +76,12 @@ async def _measure(url: str, api_key: str, scenario: str) -> dict[str, list[floa
         )
         authorization = f"Bearer {api_key}".encode()
 
+        by_id_sql = _ORGANIZATION_BY_ID if scenario == "org_by_id" else _BY_ID
+
         async def bare_by_id(scope: dict[str, Any], receive: Any, send: Any) -> None:
-            user_id = int(scope["path"].rsplit("/", 1)[1])
+            row_id = int(scope["path"].rsplit("/", 1)[1])
             async with bare_pool.acquire() as connection:
-                row = await connection.fetchrow(_BY_ID, user_id)
+                row = await connection.fetchrow(by_id_sql, row_id)
             await respond(send, orjson.dumps(dict(row), option=orjson.OPT_UTC_Z))
 
         async def bare_page(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -90,7 +98,11 @@ async def _measure(url: str, api_key: str, scenario: str) -> dict[str, list[floa
 
         routes = RouteTable(app.routes)
         hot = (
-            HotPages(app, USERS.hot_pages) if scenario == "list" else HotReads(app, USERS.hot_reads)
+            HotPages(app, USERS.hot_pages)
+            if scenario == "list"
+            else HotReads(
+                app, ORGANIZATIONS.hot_reads if scenario == "org_by_id" else USERS.hot_reads
+            )
         )
 
         async def hot_path_alone(scope: Any, receive: Any, send: Any) -> None:
@@ -115,6 +127,8 @@ async def _measure(url: str, api_key: str, scenario: str) -> dict[str, list[floa
         def path() -> str:
             if scenario == "list":
                 return "/api/v1/users"
+            if scenario == "org_by_id":
+                return f"/api/v1/organizations/{random.randint(1, SEEDED_ORGANIZATIONS)}"  # noqa: S311
             return f"/api/v1/users/{random.randint(1, SEEDED_USERS)}"  # noqa: S311  # load, not secrets
 
         async def one(handler: Handler) -> None:
@@ -150,8 +164,8 @@ def main() -> int:
     import uvloop
 
     scenario = sys.argv[1] if len(sys.argv) > 1 else "by_id"
-    if scenario not in ("by_id", "list"):
-        print("usage: cpu_per_request.py [by_id|list]", file=sys.stderr)
+    if scenario not in ("by_id", "list", "org_by_id"):
+        print("usage: cpu_per_request.py [by_id|list|org_by_id]", file=sys.stderr)
         return 2
     with provision(os.environ.get("DATABASE_URL")) as databases:
         url = databases.service
@@ -159,7 +173,9 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="dps-bench-metrics-") as metrics:
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics
             results = uvloop.run(_measure(url, api_key, scenario))
-    request = "page of 50" if scenario == "list" else "GET by id"
+    request = {"list": "page of 50", "org_by_id": "GET organization by id"}.get(
+        scenario, "GET by id"
+    )
     print(f"CPU per {request}, in-process, {CONCURRENCY} at a time, median of {ROUNDS} rounds:")
     for name, samples in results.items():
         spread = f"{min(samples):.0f}-{max(samples):.0f}"

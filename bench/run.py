@@ -124,23 +124,32 @@ def _run_line(scenario: str, target: Target, result: WrkResult) -> str:
 def _compare(service: Target, baseline: Target | None, config: BenchConfig) -> list[Comparison]:
     """Each scenario and connection count on both servers back to back, so that both see the
     same machine (it is shared and noisy). With several rounds the order alternates and the
-    round with the median ratio is reported."""
+    round with the median ratio is reported. GET organization by id runs right after each
+    GET user by id on the service, so that the two resources are compared round by round."""
     comparisons = []
+    paired = "org_by_id" in config.wrk_scenarios and "by_id" in config.wrk_scenarios
     for scenario in config.wrk_scenarios:
+        if paired and scenario == "org_by_id":
+            continue
         for connections in config.connections:
-            rounds = []
+            rounds, followers = [], []
             for number in range(config.rounds):
                 against = None if scenario in SERVICE_ONLY_SCENARIOS else baseline
                 order = [service, against] if number % 2 == 0 else [against, service]
-                measured = {
-                    target.name: _measure(target, scenario, connections, config)
-                    for target in order
-                    if target is not None
-                }
+                measured = {}
+                for target in order:
+                    if target is None:
+                        continue
+                    measured[target.name] = _measure(target, scenario, connections, config)
+                    if paired and scenario == "by_id" and target is service:
+                        follower = _measure(service, "org_by_id", connections, config)
+                        followers.append(Comparison("org_by_id", connections, follower, None))
                 rounds.append(
                     Comparison(scenario, connections, measured["service"], measured.get("baseline"))
                 )
             comparisons.append(median_round(rounds))
+            if followers:
+                comparisons.append(median_round(followers))
     return comparisons
 
 
