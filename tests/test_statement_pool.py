@@ -84,9 +84,16 @@ async def test_a_connection_lost_during_a_statement_is_replaced(
 
 
 async def end_backend(database_url: str, pid: int) -> None:
+    """End the server process `pid` and return once it is gone: pg_terminate_backend only
+    signals it, and a connection ended meanwhile would be the other test's case."""
     admin = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         await admin.execute("SELECT pg_terminate_backend($1)", pid)
+        alive = "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1)"
+        while await admin.fetchval(alive, pid):
+            await asyncio.sleep(0.01)
     finally:
         await admin.close()
+    # The client side hears of it on its next read of the socket: let the event loop run.
+    await asyncio.sleep(0.05)
     await asyncio.sleep(0.1)  # for the news to reach the pooled connection
