@@ -90,7 +90,9 @@ async def end_backend(database_url: str, pid: int) -> None:
     try:
         await admin.execute("SELECT pg_terminate_backend($1)", pid)
         alive = "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1)"
-        while await admin.fetchval(alive, pid):
+        for _ in range(500):
+            if not await admin.fetchval(alive, pid):
+                break
             await asyncio.sleep(0.01)
     finally:
         await admin.close()
