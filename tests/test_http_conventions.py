@@ -1,5 +1,7 @@
 """Conventions every route shares: problem+json errors, request ids, methods and routes."""
 
+import re
+
 import httpx
 import pytest
 
@@ -80,6 +82,27 @@ async def test_the_openapi_document_declares_problem_responses(client: httpx.Asy
     create_op = response.json()["paths"]["/api/v1/users"]["post"]
     assert {"201", "409", "422"} <= set(create_op["responses"])
     assert "application/problem+json" in create_op["responses"]["409"]["content"]
+
+
+async def test_every_operation_id_is_the_endpoint_s_name_and_unique(
+    client: httpx.AsyncClient,
+) -> None:
+    """What a client generator names its methods after: `get_user_by_username`, not FastAPI's
+    default with the path and method appended."""
+    paths = (await client.get("/openapi.json")).json()["paths"]
+
+    ids = {
+        (method.upper(), path): operation["operationId"]
+        for path, operations in paths.items()
+        for method, operation in operations.items()
+    }
+
+    assert ids[("GET", "/api/v1/users/by_username/{username}")] == "get_user_by_username"
+    assert ids[("PUT", "/api/v1/organizations/{organization_id}/members/{user_id}")] == (
+        "put_membership"
+    )
+    assert all(re.fullmatch(r"[a-z][a-z_]*[a-z]", name) for name in ids.values()), ids
+    assert len(set(ids.values())) == len(ids)
 
 
 async def test_the_interactive_docs_are_served(client: httpx.AsyncClient) -> None:

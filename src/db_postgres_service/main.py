@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp
 
 from db_postgres_service.api import health, metrics
@@ -76,6 +77,10 @@ class DataService(FastAPI):
         return RequestContextMiddleware(app, max_body_bytes=settings.max_body_bytes)
 
 
+def _operation_id(route: APIRoute) -> str:
+    return route.name
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -112,6 +117,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # OpenTelemetry layer, on by default since 0.165, looked its providers up on every
         # request: 5 % of a worker's CPU with none configured (bench/README.md).
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # Operation ids are the endpoints' names (`get_user_by_username`), which client
+        # generators turn into method names; FastAPI's default appends the path and method.
+        generate_unique_id_function=_operation_id,
         settings=settings,
     )
     install_problem_handlers(app)
