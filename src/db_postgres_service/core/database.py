@@ -75,6 +75,15 @@ async def open_driver_pool(settings: Settings, size: int) -> "asyncpg.Pool[async
     )
 
 
+# The largest id a bigint column holds: a larger one names no row, and asyncpg refuses to send it.
+BIGINT_MAX = 2**63 - 1
+
+
+def storable(value: str) -> bool:
+    """Whether PostgreSQL can hold `value` as text at all: a NUL never matches any row."""
+    return "\x00" not in value
+
+
 class PoolTimeout(Exception):
     """No connection of the pool became free within DB_POOL_TIMEOUT."""
 

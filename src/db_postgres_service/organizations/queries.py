@@ -1,11 +1,13 @@
 """The reads, shared by the FastAPI routes and the fast lane in front of them."""
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from starlette.datastructures import State
 
 from db_postgres_service.api.pages import keyset_page
 from db_postgres_service.api.responses import Rendered
+from db_postgres_service.core.database import BIGINT_MAX, storable
 from db_postgres_service.core.keyset import ListShape, like_prefix
 from db_postgres_service.organizations.models import Role
 from db_postgres_service.organizations.repository import (
@@ -15,13 +17,11 @@ from db_postgres_service.organizations.repository import (
 )
 from db_postgres_service.organizations.representation import page_json, rendered
 from db_postgres_service.organizations.sql import (
-    BIGINT_MAX,
     MEMBERS_LIST,
     ORGANIZATION_LIST,
     USER_MEMBERSHIPS_LIST,
     MembershipRecord,
     OrganizationRecord,
-    storable,
 )
 
 
@@ -78,26 +78,31 @@ async def members_page(
     state: State, *, order: str, filters: MembershipFilters, cursor: str | None, limit: int
 ) -> bytes:
     """A page of an organization's memberships; 404 when the organization does not exist."""
-    return await _memberships_page(state, MEMBERS_LIST, order, filters, cursor, limit)
+    return await _memberships_page(
+        state, MEMBERS_LIST, _organization_exists, order, filters, cursor, limit
+    )
 
 
 async def user_memberships_page(
     state: State, *, order: str, filters: MembershipFilters, cursor: str | None, limit: int
 ) -> bytes:
     """A page of a user's memberships; 404 when the user does not exist."""
-    return await _memberships_page(state, USER_MEMBERSHIPS_LIST, order, filters, cursor, limit)
+    return await _memberships_page(
+        state, USER_MEMBERSHIPS_LIST, _user_exists, order, filters, cursor, limit
+    )
 
 
 async def _memberships_page(
     state: State,
     shape: ListShape,
+    require: Callable[[OrganizationRepository, int], Awaitable[None]],
     order: str,
     filters: MembershipFilters,
     cursor: str | None,
     limit: int,
 ) -> bytes:
     if not 1 <= filters.of <= BIGINT_MAX:
-        await _require(state, shape, filters.of)
+        await _require(state, require, filters.of)
     values: dict[str, object] = {"scope": filters.of}
     if filters.role is not None:
         values["role"] = filters.role.value
@@ -106,14 +111,22 @@ async def _memberships_page(
     )
     if not rows:
         # An empty page may be an unknown organization or user: only then is it worth asking.
-        await _require(state, shape, filters.of)
+        await _require(state, require, filters.of)
     return page_json([MembershipRecord(*row) for row in rows], next_cursor)
 
 
-async def _require(state: State, shape: ListShape, owner_id: int) -> None:
+async def _require(
+    state: State, require: Callable[[OrganizationRepository, int], Awaitable[None]], owner: int
+) -> None:
     async with state.statement_pool.connection() as db:
-        repository = OrganizationRepository(db)
-        if shape is MEMBERS_LIST and not await repository.exists(owner_id):
-            raise no_organization(owner_id)
-        if shape is USER_MEMBERSHIPS_LIST and not await repository.user_exists(owner_id):
-            raise no_user(owner_id)
+        await require(OrganizationRepository(db), owner)
+
+
+async def _organization_exists(repository: OrganizationRepository, organization_id: int) -> None:
+    if not await repository.exists(organization_id):
+        raise no_organization(organization_id)
+
+
+async def _user_exists(repository: OrganizationRepository, user_id: int) -> None:
+    if not await repository.user_exists(user_id):
+        raise no_user(user_id)

@@ -9,12 +9,11 @@ an organization's members, and the error mapping (core/db_errors.py) turns its r
 
 from typing import NoReturn
 
-from db_postgres_service.core.database import StatementConnection
+from db_postgres_service.core.database import BIGINT_MAX, StatementConnection, storable
 from db_postgres_service.core.errors import NotFound, PreconditionFailed, ServiceError
 from db_postgres_service.core.versions import ExpectedVersions
 from db_postgres_service.organizations.models import Role
 from db_postgres_service.organizations.sql import (
-    BIGINT_MAX,
     CREATE_MEMBERSHIP,
     DELETE_MEMBERSHIP,
     DELETE_ORGANIZATION,
@@ -32,7 +31,6 @@ from db_postgres_service.organizations.sql import (
     USER_EXISTS,
     MembershipRecord,
     OrganizationRecord,
-    storable,
 )
 
 

@@ -5,7 +5,6 @@ from dataclasses import dataclass
 
 from db_postgres_service.core.keyset import ListShape
 
-BIGINT_MAX = 2**63 - 1
 ORGANIZATION = "organization"
 MEMBERSHIP = "membership"
 USER = "user"
@@ -125,8 +124,3 @@ USER_MEMBERSHIPS_LIST = ListShape(
     scope_column="user_id",
     filters=_ROLE,
 )
-
-
-def storable(value: str) -> bool:
-    """Whether PostgreSQL can hold `value` as text at all: a NUL never matches any row."""
-    return "\x00" not in value

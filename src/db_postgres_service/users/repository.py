@@ -10,14 +10,15 @@ from typing import Any, NoReturn
 import asyncpg
 
 from db_postgres_service.core.database import (
+    BIGINT_MAX,
     DriverStatement,
     StatementConnection,
     driver_statement,
+    storable,
 )
 from db_postgres_service.core.errors import Conflict, NotFound, PreconditionFailed
 from db_postgres_service.core.versions import ExpectedVersions
 from db_postgres_service.users.sql import (
-    BIGINT_MAX,
     BY_LOGIN,
     INSERT_MANY,
     INSERT_ONE,
@@ -33,7 +34,6 @@ from db_postgres_service.users.sql import (
     conditional_delete,
     conditional_update,
     page_statement,
-    storable,
 )
 
 _BY_ID = "SELECT id, email, username, created_at, updated_at, version FROM users WHERE id = $1"

@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.dml import ReturningDelete
 
+from db_postgres_service.core.database import storable
 from db_postgres_service.users.models import User
 
 
@@ -46,7 +47,6 @@ class UserRecord:
     version: int
 
 
-BIGINT_MAX = 2**63 - 1
 NOUN = "user"
 
 
@@ -112,11 +112,6 @@ TAKEN = select(User.email, func.lower(User.username)).where(
         func.lower(User.username) == any_(bindparam("usernames", type_=ARRAY(String))),
     )
 )
-
-
-def storable(value: str) -> bool:
-    """Whether PostgreSQL can hold `value` as text at all: a NUL never matches any row."""
-    return "\x00" not in value
 
 
 def _like_prefix(prefix: str) -> str:
