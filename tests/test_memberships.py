@@ -457,3 +457,14 @@ async def test_with_require_if_match_a_put_may_create_but_not_change_without_it(
     assert (
         await db.scalar("SELECT role FROM memberships WHERE user_id = :id", id=bob["id"]) == "admin"
     )
+
+
+async def test_a_users_organizations_list_filters_by_role(client: httpx.AsyncClient) -> None:
+    owned, ids = await organization_with(client, {"alice": "owner"}, slug="one")
+    joined, _ = await organization_with(client, {"bob": "owner"}, slug="two")
+    await put_member(client, joined, ids["alice"], "admin")
+    path = f"/api/v1/users/{ids['alice']}/organizations"
+
+    assert await _walk(client, path, "organization_id", "owner") == [owned]
+    assert await _walk(client, path, "organization_id", "admin") == [joined]
+    assert await _walk(client, path, "organization_id", "member") == []
