@@ -8,6 +8,9 @@ It never drops a database it did not create.
 import asyncio
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -29,15 +32,11 @@ from db_postgres_service.core.migrations import upgrade_to_head
 from db_postgres_service.dev.embedded_postgres import EmbeddedPostgres
 from db_postgres_service.main import create_app
 
-from .helpers import TEST_API_KEY, Database, engine_for, http_client
+from .helpers import TEST_API_KEY, Database, asyncpg_dsn, engine_for, http_client
+from .serving import Service, free_port, wait_until, with_suppressed_lookup
 
 # Every scope the routes declare: the test key may do anything.
 API_SCOPES = RouteTable(create_app().routes).scopes
-
-
-def asyncpg_dsn(url: str) -> str:
-    """The libpq form of a SQLAlchemy URL, for asyncpg.connect()."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def with_database(url: str, database: str) -> str:
@@ -169,3 +168,32 @@ async def _empty_tables(request: pytest.FixtureRequest) -> None:
 @pytest.fixture
 def db(app: FastAPI) -> Database:
     return Database(app)
+
+
+@pytest.fixture
+def service() -> Iterator[Service]:
+    """The service started from a fresh folder without DATABASE_URL, as on a new machine."""
+    # A fresh folder outside pytest's 0700 tmp tree, which the server account could not reach.
+    workdir = Path(tempfile.mkdtemp(prefix="dps-serve-"))
+    workdir.chmod(0o755)
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    environment.update(PORT=str(port), WEB_CONCURRENCY="1", LOG_LEVEL="WARNING")
+    environment["NO_COLOR"] = "1"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "db_postgres_service", "serve"],
+        cwd=workdir,
+        env=environment,
+        stdout=(workdir / "output.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    service = Service(process, f"http://127.0.0.1:{port}", workdir)
+    try:
+        assert wait_until(service.ready, 60), "the service did not become ready"
+        yield service
+    finally:
+        # Whatever the test did to the main process, leave nothing of the group behind.
+        with_suppressed_lookup(lambda: os.killpg(process.pid, signal.SIGKILL))
+        process.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -5,6 +5,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -16,6 +17,11 @@ ARGON2_HASH = (
     "9sTbSlTio3Biev89thdrlKKiCaYsjjYVJxGAL3swxpg"
 )
 BCRYPT_HASH = "$2b$12$GhvMmNVjRW29ulnudl.LbuAnUtN/LRfe1JsBm1Xu6LE3059z5Tr8m"
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The libpq form of a SQLAlchemy URL, for asyncpg.connect()."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def new_user(name: str = "alice", **overrides: Any) -> dict[str, Any]:

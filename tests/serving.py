@@ -18,8 +18,7 @@ from typing import Any
 
 import httpx
 
-from .conftest import asyncpg_dsn
-from .helpers import TEST_API_KEY
+from .helpers import TEST_API_KEY, asyncpg_dsn
 
 AUTH = {"Authorization": f"Bearer {TEST_API_KEY}"}
 
@@ -101,8 +100,11 @@ asyncio.run(main())
 
 
 @contextmanager
-def serving(database_url: str, **variables: str) -> Iterator[Service]:
-    """`serve` on the test database, ready, with these environment variables; stopped after."""
+def serving(
+    database_url: str, *, log_to: Path | None = None, **variables: str
+) -> Iterator[Service]:
+    """`serve` on the test database, ready, with these environment variables; stopped after.
+    Its output goes to `log_to` when given."""
     port = free_port()
     # Each service gets the fresh metrics folder `serve` makes, not the test session's, unless
     # the test names one.
@@ -114,8 +116,12 @@ def serving(database_url: str, **variables: str) -> Iterator[Service]:
         "LOG_LEVEL": "WARNING",
         **variables,
     }
+    output = log_to.open("wb") if log_to is not None else None
     process = subprocess.Popen(
-        [sys.executable, "-m", "db_postgres_service", "serve"], env=environment
+        [sys.executable, "-m", "db_postgres_service", "serve"],
+        env=environment,
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not None else None,
     )
     try:
         service = Service(process, f"http://127.0.0.1:{port}", Path(tempfile.gettempdir()))
@@ -129,6 +135,8 @@ def serving(database_url: str, **variables: str) -> Iterator[Service]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        if output is not None:
+            output.close()
 
 
 @contextmanager

@@ -1,61 +1,25 @@
 """`db-postgres-service serve` as `make run` starts it: embedded PostgreSQL, production server."""
 
-import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import pytest
 
 from .serving import (
     Service,
     alive,
-    free_port,
     new_user_through,
     patch_in_background,
     row_locked,
     serving,
     wait_until,
-    with_suppressed_lookup,
     worker_pids,
 )
-
-
-@pytest.fixture
-def service() -> Iterator[Service]:
-    """The service started from a fresh folder without DATABASE_URL, as on a new machine."""
-    # A fresh folder outside pytest's 0700 tmp tree, which the server account could not reach.
-    workdir = Path(tempfile.mkdtemp(prefix="dps-serve-"))
-    workdir.chmod(0o755)
-    port = free_port()
-    environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    environment.update(PORT=str(port), WEB_CONCURRENCY="1", LOG_LEVEL="WARNING")
-    environment["NO_COLOR"] = "1"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "db_postgres_service", "serve"],
-        cwd=workdir,
-        env=environment,
-        stdout=(workdir / "output.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    service = Service(process, f"http://127.0.0.1:{port}", workdir)
-    try:
-        assert wait_until(service.ready, 60), "the service did not become ready"
-        yield service
-    finally:
-        # Whatever the test did to the main process, leave nothing of the group behind.
-        with_suppressed_lookup(lambda: os.killpg(process.pid, signal.SIGKILL))
-        process.wait(10)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_serve_without_database_url_runs_on_an_embedded_postgres(service: Service) -> None:
@@ -124,6 +88,18 @@ def test_metrics_add_up_across_worker_processes(database_url: str) -> None:
         if line.startswith("http_requests_total{") and 'route="/health"' in line
     )
     assert float(line.rsplit(" ", 1)[1]) == sent
+
+
+def test_lines_logged_before_the_workers_start_are_written_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "serve.log"
+    with serving(database_url, log_to=log, WEB_CONCURRENCY="2", LOG_LEVEL="INFO") as service:
+        assert wait_until(lambda: len(worker_pids(service.process.pid)) == 2, 10)
+
+    written = log.read_text()
+    assert written.count("serving on http://") == 1, written
+    assert written.count("worker started") == 2, written
 
 
 def port_is_free(port: int) -> bool:

@@ -6,12 +6,13 @@ import os
 import re
 import resource
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
+import asyncpg
 import typer
 
 from db_postgres_service.api.route_table import RouteTable
@@ -34,6 +35,11 @@ LISTEN_BACKLOG = 4096
 
 
 _CLIENT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+NO_DATABASE = (
+    "No database configured: set DATABASE_URL, or run this from the folder `make run` serves "
+    "from (it keeps its data in .data/postgres)."
+)
+Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
@@ -44,19 +50,34 @@ class Database:
 
 
 @contextmanager
-def database() -> Iterator[Database]:
-    """The configured database, or an embedded one when DATABASE_URL is not set.
+def database(*, serving: bool = False) -> Iterator[Database]:
+    """The configured database, or the embedded one when DATABASE_URL is not set.
 
-    The embedded server's data lives in `.data/postgres` and survives restarts; the server
-    stops when this block ends, and also when this process dies (see EmbeddedPostgres).
+    The embedded server's data lives in `.data/postgres` and survives restarts. `serve` starts
+    the server (creating the data on the first run) and stops it when this block ends, and also
+    when this process dies (see EmbeddedPostgres). The other commands use the server a running
+    `serve` holds, start one on existing data only for their own run, and never create data:
+    run from another folder, they say so instead of starting an empty cluster there.
     """
     settings = Settings()
     if "database_url" in settings.model_fields_set:
         yield Database(settings.database_url, embedded=False, created=False)
         return
     # Only here: a production server, which has DATABASE_URL, never loads the launcher.
-    from db_postgres_service.dev.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError
+    from db_postgres_service.dev.embedded_postgres import (
+        EmbeddedPostgres,
+        EmbeddedPostgresError,
+        running_url,
+    )
 
+    running = running_url(EMBEDDED_DATA_DIR, EMBEDDED_DATABASE)
+    if running is not None and not serving:
+        yield Database(running, embedded=True, created=False)
+        return
+    if running is not None:
+        raise typer.Exit(_fail(f"{EMBEDDED_DATA_DIR} is already being served; stop that first."))
+    if not serving and not (EMBEDDED_DATA_DIR / "PG_VERSION").exists():
+        raise typer.Exit(_fail(NO_DATABASE))
     try:
         server = EmbeddedPostgres(EMBEDDED_DATA_DIR)
         server.start()
@@ -67,6 +88,18 @@ def database() -> Iterator[Database]:
         yield Database(server.url_for(EMBEDDED_DATABASE), embedded=True, created=created)
     finally:
         server.stop()
+
+
+def _run(work: Coroutine[Any, Any, Result]) -> Result:
+    """Run a command's database work; a database it cannot use is one line, not a traceback."""
+    try:
+        return asyncio.run(work)
+    except asyncpg.UndefinedTableError:
+        raise typer.Exit(
+            _fail("The database has no schema yet: run `db-postgres-service migrate` first.")
+        ) from None
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        raise typer.Exit(_fail(f"Cannot use the database: {error}")) from None
 
 
 @contextmanager
@@ -127,7 +160,7 @@ def serve(
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     allow_open_files(settings.max_connections_per_worker * workers)
-    with database() as db, metrics_directory():
+    with database(serving=True) as db, metrics_directory():
         # Worker processes build their own settings from the environment, and stop when this
         # process dies (core/runtime.py).
         os.environ["DATABASE_URL"] = db.url
@@ -203,7 +236,7 @@ def clients_create(name: str, scope: ScopeOption) -> None:
         problem = f"No route needs the scope {unknown[0]!r}" if unknown else "No --scope given"
         raise typer.Exit(_fail(f"{problem}; give one or more of: {', '.join(sorted(known))}"))
     with database() as db:
-        key = asyncio.run(create_client(db.url, name, scope))
+        key = _run(create_client(db.url, name, scope))
     typer.echo(key)
     typer.secho("Store it now: only its hash is kept.", err=True, fg="yellow")
 
@@ -219,7 +252,7 @@ def clients_scopes() -> None:
 def clients_list() -> None:
     """Every key: client, key prefix, scopes, created and revoked times."""
     with database() as db:
-        keys = asyncio.run(list_clients(db.url))
+        keys = _run(list_clients(db.url))
     for key in keys:
         revoked = f"revoked {key.revoked_at:%Y-%m-%d %H:%M:%S}" if key.revoked_at else "active"
         typer.echo(
@@ -237,7 +270,8 @@ def clients_revoke(
 ) -> None:
     """Revoke NAME's keys (or one of them); every instance refuses them within 5 s."""
     with database() as db:
-        revoked = asyncio.run(revoke_client(db.url, name, key.removesuffix("…") if key else None))
+        prefix = key.removesuffix("…") if key else None
+        revoked = _run(revoke_client(db.url, name, prefix))
     if not revoked:
         raise typer.Exit(_fail(f"No active key of {name!r} matched."))
     typer.echo(f"Revoked {revoked} key(s) of {name!r}.")

@@ -12,6 +12,7 @@ LogRecord, its handler chain and a formatter cost more than a whole cached read 
 import atexit
 import collections
 import logging
+import os
 import sys
 import threading
 import time
@@ -121,11 +122,23 @@ class LineWriter:
         # lock makes it so by construction (and on a free-threaded build).
         self._dropped = 0
         self._counting = threading.Lock()
+        self._start()
+
+    def _start(self) -> None:
         # Only the writer thread and an explicit flush drain; the lock keeps batches in order.
         self._draining = threading.Lock()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
         self._thread.start()
+
+    def restart_in_child(self) -> None:
+        """In a process just forked (a server's worker): the lines still pending belong to the
+        parent, which writes them itself, and the writer thread and its locks did not survive
+        the fork (a lock held then would stay held forever). Start afresh."""
+        self._pending.clear()
+        self._counting = threading.Lock()
+        self._dropped = 0
+        self._start()
 
     def write(self, line: str) -> None:
         if len(self._pending) >= MAX_PENDING_LINES:
@@ -249,6 +262,14 @@ def configure_logging(
     root.addHandler(_handler)
     root.setLevel(level)
     access_log.configure(_writer, as_json=as_json)
+
+
+def _after_fork_in_child() -> None:
+    if _writer is not None:
+        _writer.restart_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def flush_logs() -> None:

@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 from db_postgres_service.core.runtime import parent_death_signal_setter
 
-__all__ = ["EmbeddedPostgres", "EmbeddedPostgresError", "find_postgres_bin"]
+__all__ = ["EmbeddedPostgres", "EmbeddedPostgresError", "find_postgres_bin", "running_url"]
 
 logger = logging.getLogger(__name__)
 
@@ -416,6 +416,39 @@ def _child_setup(account: pwd.struct_passwd | None) -> Callable[[], None]:
             os._exit(1)
 
     return setup
+
+
+def running_url(data_dir: Path, database: str) -> str | None:
+    """The URL of ``database`` on the server another process runs on ``data_dir``, while it is
+    ready; None when no live server holds that folder.
+
+    Read from ``postmaster.pid`` (PostgreSQL's own record: pid, port, socket folder, status),
+    so that a second program uses the running server instead of failing on its lock file.
+    """
+    try:
+        lines = (Path(data_dir) / "postmaster.pid").read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if len(lines) < 8 or lines[7].strip() != "ready" or not lines[0].strip().isdigit():
+        return None
+    if not _is_alive(int(lines[0])):
+        return None
+    port, socket_dir = lines[3].strip(), lines[4].strip()
+    if not port.isdigit() or not socket_dir:
+        return None
+    host = quote(socket_dir, safe="/")
+    return f"postgresql+asyncpg://{_SUPERUSER}@/{quote(database, safe='')}?host={host}&port={port}"
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        # Alive, as another account (the server runs as `postgres` when started by root).
+        return True
+    return True
 
 
 def _postmaster_status(pid_file: Path, pid: int) -> str | None:
