@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test migrate lint bench clean
+.PHONY: run test migrate lint bench clean browser
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -28,8 +28,23 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.python-ok
 run: $(VENV)/.installed-run
 	exec $(BIN)/db-postgres-service serve --migrate
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev browser
 	$(BIN)/pytest
+
+# The browser test of /docs (tests/test_docs.py) drives Chromium through ChromeDriver. As root
+# on Debian or Ubuntu they are installed from the distribution's packages; elsewhere that test
+# is skipped and says why (.ci/run turns the skip into a failure).
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing chromium and chromium-driver for the /docs browser test"; \
+			{ apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+			  { apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }; } || \
+			echo "could not install chromium; the /docs browser test will be skipped"; \
+		else \
+			echo "no chromium/chromedriver: the /docs browser test will be skipped"; \
+		fi; \
+	fi
 
 migrate: $(VENV)/.installed-run
 	$(BIN)/db-postgres-service migrate

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp
 from db_postgres_service.api import health, metrics
 from db_postgres_service.api.admission import AdmissionMiddleware
 from db_postgres_service.api.authentication import AuthenticationMiddleware, ClientAuthenticator
+from db_postgres_service.api.docs import install_docs
 from db_postgres_service.api.hot_paths import HotCreates, HotPages, HotReads
 from db_postgres_service.api.metrics import forget_dead_workers
 from db_postgres_service.api.middleware import RequestContextMiddleware
@@ -113,6 +114,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
         redirect_slashes=False,
+        # Served from local assets by install_docs, not from FastAPI's CDN links.
+        docs_url=None,
+        redoc_url=None,
         # The service's own metrics and access log are its observability. FastAPI's
         # OpenTelemetry layer, on by default since 0.165, looked its providers up on every
         # request: 5 % of a worker's CPU with none configured (bench/README.md).
@@ -126,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Inside FastAPI's last-resort layer, outside its exception handlers (api/retries.py).
     app.add_middleware(RetryCollisions)
     install_openapi(app)
+    install_docs(app, openapi_url="/openapi.json")
     app.include_router(health.router)
     app.include_router(metrics.router)
     for resource in RESOURCES:
