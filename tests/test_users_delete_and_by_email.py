@@ -169,7 +169,7 @@ async def test_delete_with_a_list_of_tags_containing_the_current_one_is_204(
     assert await db.scalar("SELECT count(*) FROM users") == 0
 
 
-@pytest.mark.parametrize("header", ['"7"', 'W/"1"', '"2", W/"1"', "1", '""'])
+@pytest.mark.parametrize("header", ['"7"', 'W/"1"', '"2", W/"1"', '""'])
 async def test_delete_with_a_non_matching_if_match_is_412_and_keeps_the_row(
     client: httpx.AsyncClient, db: Database, header: str
 ) -> None:

@@ -1,19 +1,47 @@
 """What routes of any resource declare in the OpenAPI document beside their problems
 (api/problems.py): the ETag, Location and Idempotency-Key headers of their successes, and
-the If-Match header they read."""
+the If-Match and If-None-Match headers they read."""
 
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import Header, status
+from fastapi import Depends, Header, status
 
+from db_postgres_service.api.conditional import PRECONDITION_PATTERN, is_well_formed
 from db_postgres_service.api.problems import common_statuses, problem_responses
+from db_postgres_service.core.errors import MalformedPrecondition
 
 Responses = dict[int | str, dict[str, Any]]
 
+# The grammar is documented, not enforced by FastAPI: a value outside it is the contract's
+# 400 with the problem of api/conditional.py, not a 422 about a header.
+PRECONDITION_SCHEMA = {"pattern": PRECONDITION_PATTERN}
 IfMatch = Annotated[
-    str | None, Header(alias="If-Match", description='The ETag you last saw, e.g. "3".')
+    str | None,
+    Header(
+        alias="If-Match",
+        description='The ETag you last saw, e.g. "3" (with the quotes), or `*`.',
+        json_schema_extra=PRECONDITION_SCHEMA,
+    ),
 ]
+
+
+def _if_none_match(
+    if_none_match: Annotated[
+        str | None,
+        Header(
+            alias="If-None-Match",
+            description='The ETag of the copy you hold, e.g. "3": 304 while it is current.',
+            json_schema_extra=PRECONDITION_SCHEMA,
+        ),
+    ] = None,
+) -> None:
+    if not is_well_formed(if_none_match):
+        raise MalformedPrecondition("If-None-Match")
+
+
+# A GET route's dependency: declares If-None-Match and refuses a malformed one before any read.
+CONDITIONAL_GET = Depends(_if_none_match)
 ETAG = {
     "ETag": {
         "description": 'The version as a strong tag, e.g. "3".',
@@ -60,11 +88,12 @@ def success(status_code: int, description: str, *headers: Mapping[str, Any]) -> 
 
 
 def one_resource(description: str, *problems: int) -> Responses:
-    """A GET of one resource: 200 with its ETag, 304, 404 and the `problems` beside."""
+    """A GET of one resource: 200 with its ETag, 304, 404, 400 (a malformed If-None-Match) and
+    the `problems` beside."""
     return {
         **success(status.HTTP_200_OK, description, ETAG),
         **NOT_MODIFIED,
-        **problem_responses(*common_statuses({404, *problems})),
+        **problem_responses(*common_statuses({400, 404, *problems})),
     }
 
 

@@ -1,9 +1,10 @@
 """The hottest requests served as plain ASGI in front of FastAPI.
 
 FastAPI's routing, dependency solving and exception layers cost more than a single-row read
-or insert itself (bench/README.md). So a request takes a hot path only in its plainest form,
-checked here; everything else, every malformed variant included, goes on to the FastAPI route
-of the same path, which stays the endpoint's documented definition and produces its errors.
+or insert itself (bench/README.md). So a request takes a hot path only in its plainest form
+(a well-formed If-None-Match included), checked here; everything else, every malformed variant
+included, goes on to the FastAPI route of the same path, which stays the endpoint's documented
+definition and produces its errors.
 Both paths call the same function and render the same representation. Which route a request
 is for was matched once, by the authentication layer (api/route_table.py).
 """
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from db_postgres_service.api.conditional import is_well_formed
 from db_postgres_service.api.problems import database_problem, send_problem
 from db_postgres_service.api.responses import JSON_MEDIA_TYPE, Created, Rendered, representation
 from db_postgres_service.api.retries import with_retries
@@ -112,18 +114,21 @@ class HotReads:
         hot = self.reads.get(id(scope.get("route")))
         if hot is not None and _is_plain_request(scope, "GET"):
             (segment,) = scope["path_params"].values()
-            if hot.is_plain(segment):
-                await self._serve(hot, segment, scope, send)
+            if_none_match = _if_none_match(scope)
+            if hot.is_plain(segment) and is_well_formed(if_none_match):
+                await self._serve(hot, segment, if_none_match, scope, send)
                 return
         await self.app(scope, receive, send)
 
-    async def _serve(self, hot: HotRead, segment: str, scope: Scope, send: Send) -> None:
+    async def _serve(
+        self, hot: HotRead, segment: str, if_none_match: str | None, scope: Scope, send: Send
+    ) -> None:
         state = scope["app"].state
         # A read takes no locks, so it never collides with another transaction.
         found = await _attempt(hot.read(state, segment), scope, send)
         if found is None:
             return
-        current = representation(found, _if_none_match(scope))
+        current = representation(found, if_none_match)
         if current.body is None:
             headers = [(b"etag", current.etag.encode())]
             await send({"type": "http.response.start", "status": 304, "headers": headers})

@@ -38,8 +38,9 @@ _HTTP_PROBLEMS: Mapping[int, tuple[str, str]] = {
     405: ("method-not-allowed", "Method not allowed"),
     413: ("payload-too-large", "Request body too large"),
 }
+_OTHER_HTTP_PROBLEM = ("http-error", "HTTP error")
 _DESCRIPTIONS: Mapping[int, str] = {
-    400: "Malformed JSON body",
+    400: "Malformed JSON body, or an If-Match / If-None-Match that is not entity tags",
     401: "Missing or invalid API key",
     403: "The API key lacks the route's scope",
     404: "Unknown resource or route",
@@ -180,7 +181,7 @@ def _allowed_methods(request: Request) -> str:
 
 async def _on_http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
-    kind, title = _HTTP_PROBLEMS.get(error.status_code, ("http-error", "HTTP error"))
+    kind, title = _HTTP_PROBLEMS.get(error.status_code, _OTHER_HTTP_PROBLEM)
     headers = dict(error.headers or {})
     detail = str(error.detail)
     if error.status_code == 404:
@@ -226,6 +227,21 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _on_http_error)
     for database_failure in DATABASE_FAILURES:
         app.add_exception_handler(database_failure, _on_database_error)
+
+
+def problem_types() -> dict[str, str]:
+    """Every problem `type` this service sends, with its title.
+
+    The service's own errors are the subclasses of ServiceError (a resource's included, once
+    its package is imported); FastAPI's are those `_on_http_error` names.
+    """
+    kinds = dict([*_HTTP_PROBLEMS.values(), _OTHER_HTTP_PROBLEM])
+    pending: list[type[ServiceError]] = [ServiceError]
+    while pending:
+        error = pending.pop()
+        pending.extend(error.__subclasses__())
+        kinds[error.kind] = error.title
+    return {PROBLEM_BASE_URI + kind: kinds[kind] for kind in sorted(kinds)}
 
 
 def problem_schemas() -> dict[str, Any]:

@@ -125,6 +125,21 @@ class PreconditionFailed(ServiceError):
     title = "Precondition failed"
 
 
+class MalformedPrecondition(ServiceError):
+    """An If-Match or If-None-Match that is not `*` or a list of entity tags: RFC 9110 §15.5.1
+    makes malformed syntax a 400; a 412 would claim the condition was evaluated and false."""
+
+    status = 400
+    kind = "malformed-precondition"
+    title = "Malformed precondition"
+
+    def __init__(self, header: str) -> None:
+        super().__init__(
+            f'{header} must be * or entity tags in double quotes, such as "2" or "2", "3" '
+            "(an ETag exactly as this service sent it)."
+        )
+
+
 class PreconditionRequired(ServiceError):
     status = 428
     kind = "precondition-required"

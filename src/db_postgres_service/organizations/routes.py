@@ -3,7 +3,7 @@
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
 from pydantic import MISSING
 from starlette.datastructures import State
 
@@ -13,8 +13,10 @@ from db_postgres_service.api.conditional import (
     unwanted_versions,
 )
 from db_postgres_service.api.declarations import (
+    CONDITIONAL_GET,
     ETAG,
     IN_FLIGHT,
+    PRECONDITION_SCHEMA,
     IfMatch,
     idempotent_post,
     location,
@@ -52,6 +54,9 @@ from db_postgres_service.organizations.queries import (
 from db_postgres_service.organizations.repository import OrganizationRepository
 from db_postgres_service.organizations.representation import rendered
 from db_postgres_service.organizations.schemas import (
+    CREATE_EXAMPLES,
+    MEMBERSHIP_EXAMPLES,
+    UPDATE_EXAMPLES,
     MembershipOut,
     MembershipPage,
     MembershipPut,
@@ -75,8 +80,8 @@ MAX_PAGE_SIZE = 500
 
 router = APIRouter(route_class=StrictRoute)
 
-OrganizationId = Annotated[int, Path(description="The organization's id.")]
-UserId = Annotated[int, Path(description="The user's id.")]
+OrganizationId = Annotated[int, Path(description="The organization's id.", examples=[1])]
+UserId = Annotated[int, Path(description="The user's id.", examples=[1])]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 Cursor = Annotated[str | None, Query(max_length=2048)]
 IfNoneMatch = Annotated[
@@ -85,6 +90,7 @@ IfNoneMatch = Annotated[
         alias="If-None-Match",
         description='`*`: create the membership only, never change it; ETags (`"3"`): do not '
         "change it while it has one of these versions.",
+        json_schema_extra=PRECONDITION_SCHEMA,
     ),
 ]
 
@@ -135,7 +141,7 @@ def _member_location(member: MembershipRecord) -> str:
     dependencies=[requires(ORGANIZATIONS_WRITE)],
 )
 async def create_organization(
-    body: OrganizationCreate,
+    body: Annotated[OrganizationCreate, Body(openapi_examples=CREATE_EXAMPLES)],
     idempotency: IdempotencyDep,
     transaction: TransactionDep,
     request: Request,
@@ -183,7 +189,7 @@ async def list_organizations(
     responses=one_resource("The organization"),
     summary="Get an organization by slug (case-insensitive)",
     tags=["organizations"],
-    dependencies=[requires(ORGANIZATIONS_READ)],
+    dependencies=[requires(ORGANIZATIONS_READ), CONDITIONAL_GET],
 )
 async def get_organization_by_slug(slug: str, request: Request) -> Response:
     return resource_response(await organization_by_slug(request.app.state, slug), request)
@@ -195,7 +201,7 @@ async def get_organization_by_slug(slug: str, request: Request) -> Response:
     responses=one_resource("The organization"),
     summary="Get an organization by id",
     tags=["organizations"],
-    dependencies=[requires(ORGANIZATIONS_READ)],
+    dependencies=[requires(ORGANIZATIONS_READ), CONDITIONAL_GET],
 )
 async def get_organization(organization_id: OrganizationId, request: Request) -> Response:
     return resource_response(await organization_by_id(request.app.state, organization_id), request)
@@ -214,7 +220,7 @@ async def get_organization(organization_id: OrganizationId, request: Request) ->
 )
 async def update_organization(
     organization_id: OrganizationId,
-    body: OrganizationUpdate,
+    body: Annotated[OrganizationUpdate, Body(openapi_examples=UPDATE_EXAMPLES)],
     settings: SettingsDep,
     request: Request,
     if_match: IfMatch = None,
@@ -233,7 +239,7 @@ async def update_organization(
 @router.delete(
     ORGANIZATION_PATH,
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(*common_statuses({404, 412, 428})),
+    responses=problem_responses(*common_statuses({400, 404, 412, 428})),
     summary="Delete an organization and its memberships",
     tags=["organizations"],
     dependencies=[requires(ORGANIZATIONS_WRITE)],
@@ -280,13 +286,15 @@ _OWNER_REQUIRED = (
 async def put_membership(
     organization_id: OrganizationId,
     user_id: UserId,
-    body: MembershipPut,
+    body: Annotated[MembershipPut, Body(openapi_examples=MEMBERSHIP_EXAMPLES)],
     settings: SettingsDep,
     request: Request,
     if_match: IfMatch = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     create_only = is_create_only(if_none_match)
+    expected = expected_versions(if_match, required=False)
+    unwanted = unwanted_versions(if_none_match)
     if create_only and if_match is not None:
         raise PreconditionFailed("If-Match and If-None-Match: * never hold together.")
     if_exists: ServiceError | None = None
@@ -302,9 +310,9 @@ async def put_membership(
             organization_id,
             user_id,
             body.role,
-            expected=expected_versions(if_match, required=False),
+            expected=expected,
             if_match=if_match is not None,
-            unwanted=unwanted_versions(if_none_match),
+            unwanted=unwanted,
             if_exists=if_exists,
         )
     if created:
@@ -323,7 +331,7 @@ async def put_membership(
     responses=one_resource("The membership"),
     summary="Get a user's membership in an organization",
     tags=["memberships"],
-    dependencies=[requires(ORGANIZATIONS_READ)],
+    dependencies=[requires(ORGANIZATIONS_READ), CONDITIONAL_GET],
 )
 async def get_membership(
     organization_id: OrganizationId, user_id: UserId, request: Request
@@ -335,7 +343,7 @@ async def get_membership(
     MEMBER_PATH,
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(
-        *common_statuses({404, 409, 412, 428}), descriptions={409: _OWNER_REQUIRED}
+        *common_statuses({400, 404, 409, 412, 428}), descriptions={409: _OWNER_REQUIRED}
     ),
     summary="Remove a user from an organization",
     tags=["memberships"],

@@ -3,6 +3,7 @@
 import datetime
 from typing import Annotated, Self
 
+from fastapi.openapi.models import Example
 from pydantic import MISSING, AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from db_postgres_service.organizations.models import NAME_MAX_LENGTH, SLUG_MAX_LENGTH, Role
@@ -87,3 +88,15 @@ class MembershipPage(BaseModel):
         description="Pass as `cursor` (with the same order and filters) for the next page; "
         "null on the last page."
     )
+
+
+# What /docs fills in and tests/test_examples.py sends, after the users' examples.
+CREATE_EXAMPLES: dict[str, Example] = {
+    "acme": {"summary": "An organization", "value": {"slug": "acme", "name": "Acme Corp"}}
+}
+UPDATE_EXAMPLES: dict[str, Example] = {
+    "name": {"summary": "A new name", "value": {"name": "Acme Inc"}}
+}
+MEMBERSHIP_EXAMPLES: dict[str, Example] = {
+    "owner": {"summary": "An owner (the first member must be one)", "value": {"role": "owner"}}
+}

@@ -2,13 +2,14 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
 from pydantic import MISSING
 from starlette.convertors import register_url_convertor
 from starlette.datastructures import State
 
 from db_postgres_service.api.conditional import expected_versions
 from db_postgres_service.api.declarations import (
+    CONDITIONAL_GET,
     ETAG,
     IN_FLIGHT,
     IfMatch,
@@ -52,6 +53,10 @@ from db_postgres_service.users.queries import (
 from db_postgres_service.users.repository import UserRepository
 from db_postgres_service.users.representation import rendered, user_json
 from db_postgres_service.users.schemas import (
+    BATCH_EXAMPLES,
+    CREATE_EXAMPLES,
+    CREDENTIALS_EXAMPLES,
+    UPDATE_EXAMPLES,
     Credentials,
     UserBatch,
     UserBatchCreate,
@@ -82,7 +87,7 @@ USERS_AUTHENTICATE = "users:authenticate"
 # `/{user_id:user_id}` matches any segment but the names of the routes beside it.
 register_url_convertor("user_id", segment_except("batch", "authenticate"))
 
-UserId = Annotated[int, Path(description="The user's id.")]
+UserId = Annotated[int, Path(description="The user's id.", examples=[1])]
 USER_PATH = USERS_PREFIX + "/{id}"
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -104,7 +109,7 @@ def _new_user(body: UserCreate, hashed_password: str) -> NewUser:
     dependencies=[requires(USERS_WRITE)],
 )
 async def create_user(
-    body: UserCreate,
+    body: Annotated[UserCreate, Body(openapi_examples=CREATE_EXAMPLES)],
     users: UserRepositoryDep,
     hasher: PasswordHasherDep,
     idempotency: IdempotencyDep,
@@ -131,7 +136,7 @@ async def create_user(
     dependencies=[requires(USERS_WRITE)],
 )
 async def create_users(
-    body: UserBatchCreate,
+    body: Annotated[UserBatchCreate, Body(openapi_examples=BATCH_EXAMPLES)],
     users: UserRepositoryDep,
     hasher: PasswordHasherDep,
     idempotency: IdempotencyDep,
@@ -176,7 +181,11 @@ async def create_users(
     summary="Check a login's password",
     dependencies=[requires(USERS_AUTHENTICATE)],
 )
-async def authenticate(body: Credentials, hasher: PasswordHasherDep, request: Request) -> Response:
+async def authenticate(
+    body: Annotated[Credentials, Body(openapi_examples=CREDENTIALS_EXAMPLES)],
+    hasher: PasswordHasherDep,
+    request: Request,
+) -> Response:
     # No transaction and no connection held while the password is verified (tens of ms):
     # the re-hash is one statement that applies only to the hash that was verified.
     pool = request.app.state.statement_pool
@@ -226,7 +235,7 @@ async def list_users(
     response_model=UserOut,
     responses=_ONE_USER,
     summary="Get a user by username (case-insensitive)",
-    dependencies=[requires(USERS_READ)],
+    dependencies=[requires(USERS_READ), CONDITIONAL_GET],
 )
 async def get_user_by_username(username: str, request: Request) -> Response:
     return resource_response(await user_by_username(request.app.state, username), request)
@@ -237,7 +246,7 @@ async def get_user_by_username(username: str, request: Request) -> Response:
     response_model=UserOut,
     responses=_ONE_USER,
     summary="Get a user by email (case-insensitive)",
-    dependencies=[requires(USERS_READ)],
+    dependencies=[requires(USERS_READ), CONDITIONAL_GET],
 )
 async def get_user_by_email(email: str, request: Request) -> Response:
     return resource_response(await user_by_email(request.app.state, email), request)
@@ -248,7 +257,7 @@ async def get_user_by_email(email: str, request: Request) -> Response:
     response_model=UserOut,
     responses=_ONE_USER,
     summary="Get a user by id",
-    dependencies=[requires(USERS_READ)],
+    dependencies=[requires(USERS_READ), CONDITIONAL_GET],
 )
 async def get_user(user_id: UserId, request: Request) -> Response:
     # Plain requests never get here: api/hot_paths.py answers them in front of FastAPI.
@@ -267,7 +276,7 @@ async def get_user(user_id: UserId, request: Request) -> Response:
 )
 async def update_user(
     user_id: UserId,
-    body: UserUpdate,
+    body: Annotated[UserUpdate, Body(openapi_examples=UPDATE_EXAMPLES)],
     hasher: PasswordHasherDep,
     settings: SettingsDep,
     request: Request,
@@ -289,7 +298,7 @@ async def update_user(
 @router.delete(
     "/{user_id:user_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(*common_statuses({404, 412, 428})),
+    responses=problem_responses(*common_statuses({400, 404, 412, 428})),
     summary="Delete a user",
     dependencies=[requires(USERS_WRITE)],
 )

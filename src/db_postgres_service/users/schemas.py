@@ -5,6 +5,7 @@ import re
 from typing import Annotated, Self
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+from fastapi.openapi.models import Example
 from pydantic import MISSING, AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from db_postgres_service.schemas.common import RequestBody
@@ -97,8 +98,14 @@ PasswordHashText = Annotated[
 class UserCreate(RequestBody):
     """A new user: exactly one of `password` (hashed here) or `password_hash` (imported)."""
 
+    # "Exactly one" said without oneOf, which client generators turn into an untyped body: with
+    # no other properties allowed, three properties or more means one of the two is there, and
+    # `not` both means at most one.
     model_config = ConfigDict(
-        json_schema_extra={"oneOf": [{"required": ["password"]}, {"required": ["password_hash"]}]}
+        json_schema_extra={
+            "minProperties": 3,
+            "not": {"required": ["password", "password_hash"]},
+        }
     )
 
     email: Email
@@ -169,3 +176,37 @@ class UserPage(BaseModel):
 class Credentials(RequestBody):
     login: str = Field(min_length=1, max_length=EMAIL_MAX_LENGTH, description="Username or email.")
     password: str = Field(min_length=1, max_length=1024)
+
+
+# What /docs fills in and tests/test_examples.py sends, in this order, to a fresh database.
+_BCRYPT_EXAMPLE = "$2b$12$GhvMmNVjRW29ulnudl.LbuAnUtN/LRfe1JsBm1Xu6LE3059z5Tr8m"
+CREATE_EXAMPLES: dict[str, Example] = {
+    "password": {
+        "summary": "With a password, hashed here (argon2id)",
+        "value": {"email": "alice@example.com", "username": "alice", "password": "correct horse"},
+    },
+    "password_hash": {
+        "summary": "Imported with an existing hash",
+        "value": {"email": "bob@example.com", "username": "bob", "password_hash": _BCRYPT_EXAMPLE},
+    },
+}
+BATCH_EXAMPLES: dict[str, Example] = {
+    "two_users": {
+        "summary": "Two users, all or nothing",
+        "value": {
+            "items": [
+                {"email": "carol@example.com", "username": "carol", "password": "long enough 1"},
+                {"email": "dave@example.com", "username": "dave", "password": "long enough 2"},
+            ]
+        },
+    }
+}
+CREDENTIALS_EXAMPLES: dict[str, Example] = {
+    "by_username": {
+        "summary": "A username (or an email) and its password",
+        "value": {"login": "alice", "password": "correct horse"},
+    }
+}
+UPDATE_EXAMPLES: dict[str, Example] = {
+    "email": {"summary": "A new email", "value": {"email": "alice@example.org"}}
+}
