@@ -84,6 +84,39 @@ async def test_the_openapi_document_declares_problem_responses(client: httpx.Asy
     assert "application/problem+json" in create_op["responses"]["409"]["content"]
 
 
+# One request per kind of answer a caller can get, from the contract's list of status codes.
+PROBLEMS = [
+    ("GET", "/api/v1/nothing-here", {}, None),
+    ("DELETE", "/api/v1/users", {}, None),
+    ("POST", "/api/v1/users", {"Content-Type": "application/json"}, b"{"),
+    ("POST", "/api/v1/users", {"Content-Type": "text/plain"}, b"x"),
+    ("POST", "/api/v1/users", {"Content-Type": "application/json"}, b"{}"),
+    ("DELETE", "/api/v1/users/1", {"If-Match": "1"}, None),
+    ("DELETE", "/api/v1/users/1", {"If-Match": '"1"'}, None),
+    ("GET", "/api/v1/users/1", {"Authorization": "Bearer nope"}, None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "headers", "body"), PROBLEMS)
+async def test_every_problem_type_sent_is_listed_in_the_document(
+    client: httpx.AsyncClient, method: str, path: str, headers: dict[str, str], body: bytes | None
+) -> None:
+    listed = (await client.get("/openapi.json")).json()["components"]["schemas"]["Problem"]
+    types = listed["properties"]["type"]["description"]
+
+    response = await client.request(method, path, headers=headers, content=body)
+
+    assert response.headers["content-type"] == "application/problem+json"
+    assert f"`{response.json()['type']}`" in types
+
+
+async def test_a_resource_s_own_problem_types_are_listed(client: httpx.AsyncClient) -> None:
+    listed = (await client.get("/openapi.json")).json()["components"]["schemas"]["Problem"]
+    types = listed["properties"]["type"]["description"]
+
+    assert "`https://db-postgres-service/problems/owner-required`: Owner required" in types
+
+
 async def test_every_operation_id_is_the_endpoint_s_name_and_unique(
     client: httpx.AsyncClient,
 ) -> None:
