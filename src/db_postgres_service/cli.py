@@ -71,11 +71,13 @@ def database(*, serving: bool = False) -> Iterator[Database]:
     )
 
     running = running_url(EMBEDDED_DATA_DIR, EMBEDDED_DATABASE)
-    if running is not None and not serving:
+    if running is not None:
+        if serving:
+            raise typer.Exit(
+                _fail(f"{EMBEDDED_DATA_DIR} is already being served; stop that first.")
+            )
         yield Database(running, embedded=True, created=False)
         return
-    if running is not None:
-        raise typer.Exit(_fail(f"{EMBEDDED_DATA_DIR} is already being served; stop that first."))
     if not serving and not (EMBEDDED_DATA_DIR / "PG_VERSION").exists():
         raise typer.Exit(_fail(NO_DATABASE))
     try:

@@ -33,7 +33,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NOT_ALPHANUMERIC = re.compile(r"[^A-Za-z0-9]+")
 
 
-def enum_varnames(values: list[str]) -> list[str] | None:
+def _enum_varnames(values: list[str]) -> list[str] | None:
     """Generator names for string enum values (`-created_at` → `CREATED_AT_DESC`), or None
     when the values name themselves or would give two values one name."""
     if all(_IDENTIFIER.fullmatch(value) for value in values):
@@ -51,7 +51,7 @@ def _name_enums(node: Any) -> None:
     if isinstance(node, dict):
         values = node.get("enum")
         if isinstance(values, list) and values and all(isinstance(v, str) for v in values):
-            names = enum_varnames(values)
+            names = _enum_varnames(values)
             if names is not None:
                 node["x-enum-varnames"] = names
         for child in node.values():

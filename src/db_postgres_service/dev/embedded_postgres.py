@@ -185,11 +185,10 @@ class EmbeddedPostgres:
 
     def url_for(self, database: str) -> str:
         """SQLAlchemy asyncpg URL of ``database`` as superuser ``postgres``."""
-        path = quote(database, safe="")
         if self.listen_tcp:
+            path = quote(database, safe="")
             return f"postgresql+asyncpg://{_SUPERUSER}@127.0.0.1:{self.port}/{path}"
-        host = quote(str(self._running_socket_dir()), safe="/")
-        return f"postgresql+asyncpg://{_SUPERUSER}@/{path}?host={host}&port={self.port}"
+        return _socket_url(database, self._running_socket_dir(), self.port)
 
     def start(self, timeout: float = 30.0) -> None:
         """Initialise ``data_dir`` if needed, start the server and wait until it is ready."""
@@ -425,19 +424,19 @@ def running_url(data_dir: Path, database: str) -> str | None:
     Read from ``postmaster.pid`` (PostgreSQL's own record: pid, port, socket folder, status),
     so that a second program uses the running server instead of failing on its lock file.
     """
-    try:
-        lines = (Path(data_dir) / "postmaster.pid").read_text().splitlines()
-    except (OSError, UnicodeDecodeError):
+    lines = _postmaster_record(Path(data_dir) / "postmaster.pid")
+    if lines is None or lines[_STATUS] != "ready" or not lines[_PID].isdigit():
         return None
-    if len(lines) < 8 or lines[7].strip() != "ready" or not lines[0].strip().isdigit():
+    port, socket_dir = lines[_PORT], lines[_SOCKET_DIR]
+    if not _is_alive(int(lines[_PID])) or not port.isdigit() or not socket_dir:
         return None
-    if not _is_alive(int(lines[0])):
-        return None
-    port, socket_dir = lines[3].strip(), lines[4].strip()
-    if not port.isdigit() or not socket_dir:
-        return None
-    host = quote(socket_dir, safe="/")
-    return f"postgresql+asyncpg://{_SUPERUSER}@/{quote(database, safe='')}?host={host}&port={port}"
+    return _socket_url(database, Path(socket_dir), int(port))
+
+
+def _socket_url(database: str, socket_dir: Path, port: int) -> str:
+    path = quote(database, safe="")
+    host = quote(str(socket_dir), safe="/")
+    return f"postgresql+asyncpg://{_SUPERUSER}@/{path}?host={host}&port={port}"
 
 
 def _is_alive(pid: int) -> bool:
@@ -451,14 +450,24 @@ def _is_alive(pid: int) -> bool:
     return True
 
 
-def _postmaster_status(pid_file: Path, pid: int) -> str | None:
+# The lines of postmaster.pid this module reads (PostgreSQL's pidfile.h).
+_PID, _PORT, _SOCKET_DIR, _STATUS = 0, 3, 4, 7
+
+
+def _postmaster_record(pid_file: Path) -> list[str] | None:
+    """postmaster.pid's lines, stripped; None while it is missing or not fully written."""
     try:
-        lines = pid_file.read_text().splitlines()
+        lines = [line.strip() for line in pid_file.read_text().splitlines()]
     except (OSError, UnicodeDecodeError):
         return None
-    if len(lines) < 8 or lines[0].strip() != str(pid):
+    return lines if len(lines) > _STATUS else None
+
+
+def _postmaster_status(pid_file: Path, pid: int) -> str | None:
+    lines = _postmaster_record(pid_file)
+    if lines is None or lines[_PID] != str(pid):
         return None
-    return lines[7].strip()
+    return lines[_STATUS]
 
 
 def _tail(text: str, lines: int = 20) -> str:
