@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from db_postgres_service.core.db_errors import map_database_error
 from db_postgres_service.core.errors import ServiceError
+from db_postgres_service.core.table_repository import TableRepository
 from db_postgres_service.users.repository import UserRepository
 
 from .helpers import BCRYPT_HASH, Database, assert_problem, create
@@ -156,8 +157,8 @@ async def test_a_write_whose_transaction_collided_runs_again_and_succeeds(
     client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user = await create(client, name="alice")
-    colliding, calls = _colliding(UserRepository.update, _on_connection, times=2)
-    monkeypatch.setattr(UserRepository, "update", colliding)
+    colliding, calls = _colliding(TableRepository.update, _on_connection, times=2)
+    monkeypatch.setattr(TableRepository, "update", colliding)
 
     response = await client.patch(f"/api/v1/users/{user['id']}", json={"username": "alicia"})
 
@@ -174,9 +175,9 @@ async def test_a_write_that_keeps_colliding_is_503_after_three_runs_and_changes_
 ) -> None:
     user = await create(client, name="alice")
     colliding, calls = _colliding(
-        UserRepository.delete, _on_connection, times=3, state=DEADLOCK_DETECTED
+        TableRepository.delete, _on_connection, times=3, state=DEADLOCK_DETECTED
     )
-    monkeypatch.setattr(UserRepository, "delete", colliding)
+    monkeypatch.setattr(TableRepository, "delete", colliding)
 
     response = await client.delete(f"/api/v1/users/{user['id']}")
 
@@ -209,9 +210,9 @@ async def test_a_fast_lane_create_that_collided_runs_again(
     client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     colliding, calls = _colliding(
-        UserRepository.create, _on_connection, times=1, state=DEADLOCK_DETECTED
+        TableRepository.create, _on_connection, times=1, state=DEADLOCK_DETECTED
     )
-    monkeypatch.setattr(UserRepository, "create", colliding)
+    monkeypatch.setattr(TableRepository, "create", colliding)
     body = {"email": "alice@example.com", "username": "alice", "password_hash": BCRYPT_HASH}
 
     response = await client.post("/api/v1/users", json=body)

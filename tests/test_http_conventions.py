@@ -5,7 +5,7 @@ import re
 import httpx
 import pytest
 
-from db_postgres_service.users.repository import UserRepository
+from db_postgres_service.core.table_repository import TableRepository
 
 from .helpers import assert_problem, create
 
@@ -165,7 +165,7 @@ async def test_a_genuine_bug_is_a_500_problem_on_every_path_and_is_logged(
     async def bug(*_: object) -> None:
         raise RuntimeError("a bug, with a secret in its message")
 
-    monkeypatch.setattr(UserRepository, broken, bug)
+    monkeypatch.setattr(TableRepository, broken, bug)
 
     response = await client.request(method, path, headers={"X-Request-ID": "bug-1"})
 

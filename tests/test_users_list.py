@@ -8,16 +8,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import DateTime, bindparam, text
-from sqlalchemy.dialects import postgresql
 
+from db_postgres_service.core.keyset import PageOrder, page_sql
 from db_postgres_service.main import create_app
-from db_postgres_service.users.sql import (
-    Keyset,
-    PageQuery,
-    UserFilters,
-    UserOrder,
-    page_statement,
-)
+from db_postgres_service.users.routes import USERS
 
 from .conftest import ThrowAwayDatabases, make_settings
 from .helpers import assert_problem, create, engine_for, http_client
@@ -308,28 +302,24 @@ async def test_a_cursor_is_honoured_with_the_same_order_and_filters(
     assert [user["id"] for user in page["items"]] == [3, 2]
 
 
-@pytest.mark.parametrize("order", list(UserOrder))
+@pytest.mark.parametrize("order", list(PageOrder))
 async def test_the_list_query_uses_an_index_for_every_order(
-    client: httpx.AsyncClient, app: FastAPI, order: UserOrder
+    client: httpx.AsyncClient, app: FastAPI, order: PageOrder
 ) -> None:
     await insert_users(app, 20000, prefix="bulk")
+    assert USERS.standard is not None
+    statement = page_sql(USERS.standard.reads.shape, order, frozenset(), True)
     async with engine_for(app).begin() as connection:
         await connection.execute(text("ANALYZE users"))
         created_at = (
             await connection.execute(text("SELECT created_at FROM users LIMIT 1"))
         ).scalar()
-        query = PageQuery(
-            order=order,
-            filters=UserFilters(),
-            after=Keyset(id=10000, created_at=created_at if order.by_creation else None),
-            limit=51,
+        values = {"after_id": 10000, "after_created_at": created_at, "limit": 51}
+        driver = await connection.get_raw_connection()
+        rows = await driver.driver_connection.fetch(  # type: ignore[union-attr]
+            f"EXPLAIN {statement.sql}", *statement.arguments(values)
         )
-        values = query.parameters()
-        statement = page_statement(order, values).params(**values)
-        sql = statement.compile(
-            dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
-        )
-        plan = "\n".join(row[0] for row in await connection.execute(text(f"EXPLAIN {sql}")))
+        plan = "\n".join(row[0] for row in rows)
 
     index = "ix_users_created_at_id" if order.by_creation else "pk_users"
     assert f"Index Scan{' Backward' if order.descending else ''} using {index}" in plan, plan

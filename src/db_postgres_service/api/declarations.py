@@ -97,12 +97,16 @@ def one_resource(description: str, *problems: int) -> Responses:
     }
 
 
-def idempotent_post(created: str, success_headers: Mapping[str, Any], conflict: str) -> Responses:
+def idempotent_post(
+    created: str, success_headers: Mapping[str, Any], conflict: str, *problems: int
+) -> Responses:
     """The responses of a POST that honours Idempotency-Key: a 201 or a 409/422 of its effect
-    may be a replay."""
+    may be a replay; `problems` are its other statuses (404 for a create under a parent)."""
     responses = {
         **success(status.HTTP_201_CREATED, created, success_headers, _REPLAYED),
-        **problem_responses(*_WRITE_STATUSES, descriptions={409: conflict}),
+        **problem_responses(
+            *common_statuses({*_WRITE_STATUSES, *problems}), descriptions={409: conflict}
+        ),
     }
     responses[409]["headers"] = {**_IN_FLIGHT_RETRY, **_REPLAYED}
     responses[422]["headers"] = dict(_REPLAYED)

@@ -10,7 +10,7 @@ is for was matched once, by the authentication layer (api/route_table.py).
 """
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -65,14 +65,18 @@ async def _send_json(send: Send, status: int, body: bytes, *headers: tuple[bytes
     await send({"type": "http.response.body", "body": body})
 
 
+# A route's path parameters, as the path's segments hold them (before FastAPI converts them).
+PathParams = Mapping[str, str]
+
+
 @dataclass(frozen=True, slots=True)
 class HotRead:
-    """A FastAPI GET route with one path parameter, read in front of FastAPI when the segment
-    is in a form `is_plain` says FastAPI would read back unchanged."""
+    """A FastAPI GET route of one resource, read in front of FastAPI when its path parameters
+    are in a form `is_plain` says FastAPI would read back unchanged."""
 
     route: APIRoute
-    is_plain: Callable[[str], bool]
-    read: Callable[[State, str], Awaitable[Rendered]]
+    is_plain: Callable[[PathParams], bool]
+    read: Callable[[State, PathParams], Awaitable[Rendered]]
 
 
 def is_plain_id(segment: str) -> bool:
@@ -103,7 +107,7 @@ def _if_none_match(scope: Scope) -> str | None:
 
 
 class HotReads:
-    """GET of one resource: no query string, a path segment that `is_plain` accepts."""
+    """GET of one resource: no query string, path parameters that `is_plain` accepts."""
 
     def __init__(self, app: ASGIApp, reads: Sequence[HotRead]) -> None:
         self.app = app
@@ -113,19 +117,19 @@ class HotReads:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         hot = self.reads.get(id(scope.get("route")))
         if hot is not None and _is_plain_request(scope, "GET"):
-            (segment,) = scope["path_params"].values()
+            params = scope["path_params"]
             if_none_match = _if_none_match(scope)
-            if hot.is_plain(segment) and is_well_formed(if_none_match):
-                await self._serve(hot, segment, if_none_match, scope, send)
+            if hot.is_plain(params) and is_well_formed(if_none_match):
+                await self._serve(hot, params, if_none_match, scope, send)
                 return
         await self.app(scope, receive, send)
 
     async def _serve(
-        self, hot: HotRead, segment: str, if_none_match: str | None, scope: Scope, send: Send
+        self, hot: HotRead, params: PathParams, if_none_match: str | None, scope: Scope, send: Send
     ) -> None:
         state = scope["app"].state
         # A read takes no locks, so it never collides with another transaction.
-        found = await _attempt(hot.read(state, segment), scope, send)
+        found = await _attempt(hot.read(state, params), scope, send)
         if found is None:
             return
         current = representation(found, if_none_match)
@@ -139,11 +143,13 @@ class HotReads:
 
 @dataclass(frozen=True, slots=True)
 class HotCreate:
-    """A FastAPI POST route that creates one resource from a body `body` accepts."""
+    """A FastAPI POST route that creates one resource from a body `body` accepts, under path
+    parameters `is_plain` accepts (a nested resource's parent)."""
 
     route: APIRoute
+    is_plain: Callable[[PathParams], bool]
     body: type[BaseModel]
-    create: Callable[[State, Any], Awaitable[Created]]
+    create: Callable[[State, PathParams, Any], Awaitable[Created]]
 
 
 def _plain_body_length(scope: Scope, limit: int) -> int | None:
@@ -203,6 +209,7 @@ class HotCreates:
         if (
             hot is None
             or not _is_plain_request(scope, "POST")
+            or not hot.is_plain(scope["path_params"])
             or _plain_body_length(scope, self.body_limit) is None
         ):
             await self.app(scope, receive, send)
@@ -217,7 +224,10 @@ class HotCreates:
             return
         state = scope["app"].state
         # Run again while its INSERT collides with another transaction (api/retries.py).
-        created = await _attempt(with_retries(lambda: hot.create(state, fields)), scope, send)
+        params = scope["path_params"]
+        created = await _attempt(
+            with_retries(lambda: hot.create(state, params, fields)), scope, send
+        )
         if created is None:
             return
         etag = representation(created.rendered, None).etag.encode()
@@ -228,10 +238,11 @@ class HotCreates:
 @dataclass(frozen=True, slots=True)
 class HotPage:
     """A FastAPI GET route that lists a resource; plain when it asks only for `limit` and
-    `cursor`: the default order, no filters."""
+    `cursor` (the default order, no filters) under path parameters `is_plain` accepts."""
 
     route: APIRoute
-    page: Callable[[State, int, str | None], Awaitable[bytes]]
+    is_plain: Callable[[PathParams], bool]
+    page: Callable[[State, PathParams, int, str | None], Awaitable[bytes]]
     default_limit: int
     max_limit: int
 
@@ -267,11 +278,15 @@ class HotPages:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         hot = self.pages.get(id(scope.get("route")))
-        if hot is not None and _is_plain_request(scope, "GET", query=True):
+        if (
+            hot is not None
+            and _is_plain_request(scope, "GET", query=True)
+            and hot.is_plain(scope["path_params"])
+        ):
             plain = _plain_page_query(scope["query_string"], hot)
             if plain is not None:
                 state = scope["app"].state
-                body = await _attempt(hot.page(state, *plain), scope, send)
+                body = await _attempt(hot.page(state, scope["path_params"], *plain), scope, send)
                 if body is not None:
                     await _send_json(send, 200, body)
                 return

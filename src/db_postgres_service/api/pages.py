@@ -52,5 +52,12 @@ async def keyset_page(
         return rows, None
     rows = rows[:limit]
     last = rows[-1]
-    created_at = last["created_at"].isoformat() if page_order.by_creation else None
+    created_at = _creation_key(last["created_at"]) if page_order.by_creation else None
     return rows, codec.encode(order, filters, [last[shape.id_column], created_at])
+
+
+def _creation_key(created_at: datetime.datetime | str) -> str:
+    """A creation time for a cursor, read as a datetime or as UTC text (core/table_sql.py)."""
+    if isinstance(created_at, str):
+        created_at = datetime.datetime.fromisoformat(created_at).replace(tzinfo=datetime.UTC)
+    return created_at.isoformat()

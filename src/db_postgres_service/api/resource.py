@@ -2,10 +2,14 @@
 answers in front of FastAPI when a request is in its plainest form (api/hot_paths.py)."""
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 
 from db_postgres_service.api.hot_paths import HotCreate, HotPage, HotRead
+
+if TYPE_CHECKING:
+    from db_postgres_service.api.standard_routes import ServedResource
 
 
 @dataclass(frozen=True)
@@ -14,3 +18,5 @@ class Resource:
     hot_reads: tuple[HotRead, ...] = ()
     hot_pages: tuple[HotPage, ...] = ()
     hot_creates: tuple[HotCreate, ...] = ()
+    # What the toolkit built, for a resource served from a declaration (api/standard.py).
+    standard: "ServedResource | None" = None

@@ -88,7 +88,9 @@ def page_sql(
         else:
             conditions.append(f"{shape.id_column} {comparison} {after_id}")
     where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    ordering = ", ".join(f"{key} {direction}" for key in keys)
+    # Qualified: a page may read a column under its own name in another form (a timestamp
+    # as text), and ORDER BY would otherwise sort by that output column, not the index's.
+    ordering = ", ".join(f"{shape.table}.{key} {direction}" for key in keys)
     # Every name here is the feature's own declaration, never a request's text.
     sql = (
         f"SELECT {shape.columns} FROM {shape.table} {where} ORDER BY {ordering}"  # noqa: S608

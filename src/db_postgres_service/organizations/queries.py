@@ -1,4 +1,4 @@
-"""The reads, shared by the FastAPI routes and the fast lane in front of them."""
+"""The memberships' reads."""
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -7,27 +7,20 @@ from starlette.datastructures import State
 
 from db_postgres_service.api.pages import keyset_page
 from db_postgres_service.api.responses import Rendered
-from db_postgres_service.core.database import BIGINT_MAX, storable
-from db_postgres_service.core.keyset import ListShape, like_prefix
+from db_postgres_service.core.database import BIGINT_MAX
+from db_postgres_service.core.keyset import ListShape
 from db_postgres_service.organizations.models import Role
 from db_postgres_service.organizations.repository import (
-    OrganizationRepository,
+    MembershipRepository,
     no_organization,
     no_user,
 )
 from db_postgres_service.organizations.representation import page_json, rendered
 from db_postgres_service.organizations.sql import (
     MEMBERS_LIST,
-    ORGANIZATION_LIST,
     USER_MEMBERSHIPS_LIST,
     MembershipRecord,
-    OrganizationRecord,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class OrganizationFilters:
-    slug_prefix: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,39 +32,9 @@ class MembershipFilters:
     role: Role | None = None
 
 
-async def organization_by_id(state: State, organization_id: int) -> Rendered:
-    async with state.statement_pool.connection() as db:
-        return rendered(await OrganizationRepository(db).get(organization_id))
-
-
-async def organization_by_slug(state: State, slug: str) -> Rendered:
-    async with state.statement_pool.connection() as db:
-        return rendered(await OrganizationRepository(db).get_by_slug(slug))
-
-
 async def membership(state: State, organization_id: int, user_id: int) -> Rendered:
     async with state.statement_pool.connection() as db:
-        return rendered(await OrganizationRepository(db).membership(organization_id, user_id))
-
-
-async def organization_page(
-    state: State, *, order: str, filters: OrganizationFilters, cursor: str | None, limit: int
-) -> bytes:
-    """A page of organizations as the JSON of schemas.OrganizationPage."""
-    prefix = filters.slug_prefix
-    if prefix is not None and not storable(prefix):
-        return page_json([], None)
-    values = {} if prefix is None else {"slug_prefix": like_prefix(prefix.lower())}
-    rows, next_cursor = await keyset_page(
-        state,
-        ORGANIZATION_LIST,
-        order=order,
-        filters=filters,
-        values=values,
-        cursor=cursor,
-        limit=limit,
-    )
-    return page_json([OrganizationRecord(*row) for row in rows], next_cursor)
+        return rendered(await MembershipRepository(db).membership(organization_id, user_id))
 
 
 async def members_page(
@@ -95,7 +58,7 @@ async def user_memberships_page(
 async def _memberships_page(
     state: State,
     shape: ListShape,
-    require: Callable[[OrganizationRepository, int], Awaitable[None]],
+    require: Callable[[MembershipRepository, int], Awaitable[None]],
     order: str,
     filters: MembershipFilters,
     cursor: str | None,
@@ -116,17 +79,17 @@ async def _memberships_page(
 
 
 async def _require(
-    state: State, require: Callable[[OrganizationRepository, int], Awaitable[None]], owner: int
+    state: State, require: Callable[[MembershipRepository, int], Awaitable[None]], owner: int
 ) -> None:
     async with state.statement_pool.connection() as db:
-        await require(OrganizationRepository(db), owner)
+        await require(MembershipRepository(db), owner)
 
 
-async def _organization_exists(repository: OrganizationRepository, organization_id: int) -> None:
+async def _organization_exists(repository: MembershipRepository, organization_id: int) -> None:
     if not await repository.exists(organization_id):
         raise no_organization(organization_id)
 
 
-async def _user_exists(repository: OrganizationRepository, user_id: int) -> None:
+async def _user_exists(repository: MembershipRepository, user_id: int) -> None:
     if not await repository.user_exists(user_id):
         raise no_user(user_id)

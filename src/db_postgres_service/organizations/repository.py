@@ -1,7 +1,6 @@
-"""The one repository of the organization aggregate (organizations and their memberships),
-over a connection of the statement pool. Each write is one statement, so on a connection
-outside any transaction it is its own transaction; the create behind an Idempotency-Key runs
-on the request's transaction, beside its stored response.
+"""The repository of an organization's memberships, over a connection of the statement pool
+(the organizations themselves are the toolkit's: core/table_repository.py). Each write is one
+statement, so on a connection outside any transaction it is its own transaction.
 
 The owner rule is not checked here: the database's trigger checks it after every change of
 an organization's members, and the error mapping (core/db_errors.py) turns its refusal into
@@ -9,28 +8,22 @@ an organization's members, and the error mapping (core/db_errors.py) turns its r
 
 from typing import NoReturn
 
-from db_postgres_service.core.database import BIGINT_MAX, StatementConnection, storable
+from db_postgres_service.core.database import BIGINT_MAX, StatementConnection
 from db_postgres_service.core.errors import NotFound, PreconditionFailed, ServiceError
 from db_postgres_service.core.versions import ExpectedVersions
 from db_postgres_service.organizations.models import Role
 from db_postgres_service.organizations.sql import (
     CREATE_MEMBERSHIP,
     DELETE_MEMBERSHIP,
-    DELETE_ORGANIZATION,
-    INSERT_ORGANIZATION,
     MEMBERSHIP,
     MEMBERSHIP_BY_KEY,
     ORGANIZATION,
-    ORGANIZATION_BY_ID,
-    ORGANIZATION_BY_SLUG,
     ORGANIZATION_EXISTS,
     PUT_MEMBERSHIP,
     UPDATE_MEMBERSHIP,
-    UPDATE_ORGANIZATION,
     USER,
     USER_EXISTS,
     MembershipRecord,
-    OrganizationRecord,
 )
 
 
@@ -50,23 +43,9 @@ def _changed(kind: str) -> PreconditionFailed:
     return PreconditionFailed(f"The {kind} has changed: If-Match does not match its ETag.")
 
 
-class OrganizationRepository:
+class MembershipRepository:
     def __init__(self, connection: StatementConnection) -> None:
         self.connection = connection
-
-    async def get(self, organization_id: int) -> OrganizationRecord:
-        if not 1 <= organization_id <= BIGINT_MAX:
-            raise no_organization(organization_id)
-        row = await self.connection.fetchrow(ORGANIZATION_BY_ID, organization_id)
-        if row is None:
-            raise no_organization(organization_id)
-        return OrganizationRecord(*row)
-
-    async def get_by_slug(self, slug: str) -> OrganizationRecord:
-        row = await self.connection.fetchrow(ORGANIZATION_BY_SLUG, slug) if storable(slug) else None
-        if row is None:
-            raise NotFound("No organization has this slug.", missing=ORGANIZATION)
-        return OrganizationRecord(*row)
 
     async def exists(self, organization_id: int) -> bool:
         return 1 <= organization_id <= BIGINT_MAX and bool(
@@ -77,40 +56,6 @@ class OrganizationRepository:
         return 1 <= user_id <= BIGINT_MAX and bool(
             await self.connection.fetchval(USER_EXISTS, user_id)
         )
-
-    async def create(self, slug: str, name: str) -> OrganizationRecord:
-        row = await self.connection.fetchrow(INSERT_ORGANIZATION, slug, name)
-        assert row is not None, "INSERT ... RETURNING returns the row it inserted"
-        return OrganizationRecord(*row)
-
-    async def update(
-        self,
-        organization_id: int,
-        *,
-        slug: str | None,
-        name: str | None,
-        expected: ExpectedVersions,
-    ) -> OrganizationRecord:
-        """Change the given fields, bump the version and stamp updated_at, if the version is
-        expected."""
-        if not 1 <= organization_id <= BIGINT_MAX:
-            raise no_organization(organization_id)
-        row = await self.connection.fetchrow(
-            UPDATE_ORGANIZATION, organization_id, slug, name, _versions(expected)
-        )
-        if row is None:
-            await self._explain_organization_miss(organization_id)
-        return OrganizationRecord(*row)
-
-    async def delete(self, organization_id: int, expected: ExpectedVersions) -> None:
-        """Delete the organization and, by the foreign key's cascade, its memberships."""
-        if not 1 <= organization_id <= BIGINT_MAX:
-            raise no_organization(organization_id)
-        deleted = await self.connection.fetchrow(
-            DELETE_ORGANIZATION, organization_id, _versions(expected)
-        )
-        if deleted is None:
-            await self._explain_organization_miss(organization_id)
 
     async def membership(self, organization_id: int, user_id: int) -> MembershipRecord:
         row = None
@@ -177,13 +122,6 @@ class OrganizationRepository:
             )
         if deleted is None:
             await self._explain_membership_miss(organization_id, user_id)
-
-    async def _explain_organization_miss(self, organization_id: int) -> NoReturn:
-        """After a conditional write matched nothing: was the organization missing, or the
-        version?"""
-        if not await self.exists(organization_id):
-            raise no_organization(organization_id)
-        raise _changed(ORGANIZATION)
 
     async def _refuse_unwanted(
         self, organization_id: int, user_id: int, unwanted: frozenset[int]

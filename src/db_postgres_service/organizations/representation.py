@@ -1,11 +1,11 @@
-"""Organizations and memberships as the wire shows them (schemas.py documents them)."""
+"""Memberships as the wire shows them (schemas.py documents them)."""
 
 import orjson
 
 from db_postgres_service.api.responses import Rendered
-from db_postgres_service.organizations.sql import MembershipRecord, OrganizationRecord
+from db_postgres_service.organizations.sql import MembershipRecord
 
-Record = OrganizationRecord | MembershipRecord
+Record = MembershipRecord
 
 
 def record_json(record: Record) -> bytes:

@@ -1,11 +1,11 @@
-"""The organization and membership routes of CONTRACT.md: HTTP in and out, no SQL."""
+"""The organization and membership routes of CONTRACT.md: organizations are a standard
+resource, declared once (the toolkit serves every route of it); memberships, with their owner
+rule and PUT, are written here by hand on the same pieces."""
 
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
-from pydantic import MISSING
-from starlette.datastructures import State
+from fastapi import APIRouter, Body, Header, Path, Request, Response, status
 
 from db_postgres_service.api.conditional import (
     expected_versions,
@@ -15,43 +15,32 @@ from db_postgres_service.api.conditional import (
 from db_postgres_service.api.declarations import (
     CONDITIONAL_GET,
     ETAG,
-    IN_FLIGHT,
     PRECONDITION_SCHEMA,
     IfMatch,
-    idempotent_post,
     location,
     one_resource,
     success,
 )
-from db_postgres_service.api.deps import IdempotencyDep, SettingsDep, TransactionDep
-from db_postgres_service.api.hot_paths import HotCreate, HotPage, HotRead, is_plain_id, route_of
+from db_postgres_service.api.deps import SettingsDep
 from db_postgres_service.api.problems import common_statuses, problem_responses
-from db_postgres_service.api.resource import Resource
-from db_postgres_service.api.responses import (
-    JSON_MEDIA_TYPE,
-    Created,
-    Rendered,
-    resource_response,
-)
+from db_postgres_service.api.responses import JSON_MEDIA_TYPE, resource_response
 from db_postgres_service.api.routing import StrictRoute
 from db_postgres_service.api.scopes import requires
+from db_postgres_service.api.standard import Case, Lookup, Prefix, StandardResource
+from db_postgres_service.api.standard_routes import DEFAULT_PAGE_SIZE, PREFIX, Cursor, Limit, serve
 from db_postgres_service.core.errors import (
     PreconditionFailed,
     PreconditionRequired,
     ServiceError,
 )
-from db_postgres_service.organizations.models import Role
+from db_postgres_service.organizations.models import Organization, Role
 from db_postgres_service.organizations.queries import (
     MembershipFilters,
-    OrganizationFilters,
     members_page,
     membership,
-    organization_by_id,
-    organization_by_slug,
-    organization_page,
     user_memberships_page,
 )
-from db_postgres_service.organizations.repository import OrganizationRepository
+from db_postgres_service.organizations.repository import MembershipRepository
 from db_postgres_service.organizations.representation import rendered
 from db_postgres_service.organizations.schemas import (
     CREATE_EXAMPLES,
@@ -60,30 +49,21 @@ from db_postgres_service.organizations.schemas import (
     MembershipOut,
     MembershipPage,
     MembershipPut,
-    OrganizationCreate,
-    OrganizationOut,
-    OrganizationPage,
-    OrganizationUpdate,
+    Name,
+    Slug,
 )
-from db_postgres_service.organizations.sql import MembershipRecord, OrganizationRecord
+from db_postgres_service.organizations.sql import MembershipRecord
 
 ORGANIZATIONS_READ = "organizations:read"
 ORGANIZATIONS_WRITE = "organizations:write"
-PREFIX = "/api/v1"
-ORGANIZATIONS_PATH = PREFIX + "/organizations"
-ORGANIZATION_PATH = ORGANIZATIONS_PATH + "/{organization_id}"
-MEMBERS_PATH = ORGANIZATION_PATH + "/members"
+MEMBERS_PATH = PREFIX + "/organizations/{organization_id}/members"
 MEMBER_PATH = MEMBERS_PATH + "/{user_id}"
 USER_ORGANIZATIONS_PATH = PREFIX + "/users/{user_id}/organizations"
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 500
 
 router = APIRouter(route_class=StrictRoute)
 
 OrganizationId = Annotated[int, Path(description="The organization's id.", examples=[1])]
 UserId = Annotated[int, Path(description="The user's id.", examples=[1])]
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
-Cursor = Annotated[str | None, Query(max_length=2048)]
 IfNoneMatch = Annotated[
     str | None,
     Header(
@@ -93,13 +73,6 @@ IfNoneMatch = Annotated[
         json_schema_extra=PRECONDITION_SCHEMA,
     ),
 ]
-
-
-class OrganizationOrder(StrEnum):
-    ID = "id"
-    ID_DESC = "-id"
-    CREATED_AT = "created_at"
-    CREATED_AT_DESC = "-created_at"
 
 
 class MemberOrder(StrEnum):
@@ -116,144 +89,8 @@ class UserOrganizationOrder(StrEnum):
     CREATED_AT_DESC = "-created_at"
 
 
-def _organization_location(organization: OrganizationRecord) -> str:
-    return ORGANIZATION_PATH.format(organization_id=organization.id)
-
-
 def _member_location(member: MembershipRecord) -> str:
     return MEMBER_PATH.format(organization_id=member.organization_id, user_id=member.user_id)
-
-
-# --- organizations ------------------------------------------------------------------------------
-
-
-@router.post(
-    ORGANIZATIONS_PATH,
-    status_code=status.HTTP_201_CREATED,
-    response_model=OrganizationOut,
-    responses=idempotent_post(
-        "The new organization",
-        {**ETAG, **location("^/api/v1/organizations/[0-9]+$")},
-        IN_FLIGHT.format(""),
-    ),
-    summary="Create an organization",
-    tags=["organizations"],
-    dependencies=[requires(ORGANIZATIONS_WRITE)],
-)
-async def create_organization(
-    body: Annotated[OrganizationCreate, Body(openapi_examples=CREATE_EXAMPLES)],
-    idempotency: IdempotencyDep,
-    transaction: TransactionDep,
-    request: Request,
-) -> Response:
-    async def create() -> Response:
-        organization = await OrganizationRepository(transaction).create(body.slug, body.name)
-        return resource_response(
-            rendered(organization),
-            request,
-            status_code=status.HTTP_201_CREATED,
-            location=_organization_location(organization),
-        )
-
-    return await idempotency.respond(create)
-
-
-@router.get(
-    ORGANIZATIONS_PATH,
-    response_model=OrganizationPage,
-    responses=problem_responses(*common_statuses()),
-    summary="List organizations, one keyset page at a time",
-    tags=["organizations"],
-    dependencies=[requires(ORGANIZATIONS_READ)],
-)
-async def list_organizations(
-    request: Request,
-    limit: Limit = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
-    order: OrganizationOrder = OrganizationOrder.ID,
-    slug_prefix: Annotated[str | None, Query(max_length=63)] = None,
-) -> Response:
-    body = await organization_page(
-        request.app.state,
-        order=order.value,
-        filters=OrganizationFilters(slug_prefix),
-        cursor=cursor,
-        limit=limit,
-    )
-    return Response(body, media_type=JSON_MEDIA_TYPE)
-
-
-@router.get(
-    ORGANIZATIONS_PATH + "/by_slug/{slug}",
-    response_model=OrganizationOut,
-    responses=one_resource("The organization"),
-    summary="Get an organization by slug (case-insensitive)",
-    tags=["organizations"],
-    dependencies=[requires(ORGANIZATIONS_READ), CONDITIONAL_GET],
-)
-async def get_organization_by_slug(slug: str, request: Request) -> Response:
-    return resource_response(await organization_by_slug(request.app.state, slug), request)
-
-
-@router.get(
-    ORGANIZATION_PATH,
-    response_model=OrganizationOut,
-    responses=one_resource("The organization"),
-    summary="Get an organization by id",
-    tags=["organizations"],
-    dependencies=[requires(ORGANIZATIONS_READ), CONDITIONAL_GET],
-)
-async def get_organization(organization_id: OrganizationId, request: Request) -> Response:
-    return resource_response(await organization_by_id(request.app.state, organization_id), request)
-
-
-@router.patch(
-    ORGANIZATION_PATH,
-    response_model=OrganizationOut,
-    responses={
-        **success(status.HTTP_200_OK, "The changed organization", ETAG),
-        **problem_responses(*common_statuses({400, 404, 409, 412, 413, 415, 428})),
-    },
-    summary="Change an organization",
-    tags=["organizations"],
-    dependencies=[requires(ORGANIZATIONS_WRITE)],
-)
-async def update_organization(
-    organization_id: OrganizationId,
-    body: Annotated[OrganizationUpdate, Body(openapi_examples=UPDATE_EXAMPLES)],
-    settings: SettingsDep,
-    request: Request,
-    if_match: IfMatch = None,
-) -> Response:
-    expected = expected_versions(if_match, required=settings.require_if_match)
-    async with request.app.state.statement_pool.connection() as db:
-        organization = await OrganizationRepository(db).update(
-            organization_id,
-            slug=None if body.slug is MISSING else body.slug,
-            name=None if body.name is MISSING else body.name,
-            expected=expected,
-        )
-    return resource_response(rendered(organization), request)
-
-
-@router.delete(
-    ORGANIZATION_PATH,
-    status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(*common_statuses({400, 404, 412, 428})),
-    summary="Delete an organization and its memberships",
-    tags=["organizations"],
-    dependencies=[requires(ORGANIZATIONS_WRITE)],
-)
-async def delete_organization(
-    organization_id: OrganizationId,
-    settings: SettingsDep,
-    request: Request,
-    if_match: IfMatch = None,
-) -> Response:
-    expected = expected_versions(if_match, required=settings.require_if_match)
-    async with request.app.state.statement_pool.connection() as db:
-        await OrganizationRepository(db).delete(organization_id, expected)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 # --- memberships --------------------------------------------------------------------------------
@@ -306,7 +143,7 @@ async def put_membership(
         # Creating needs no If-Match (nothing to match); changing a membership does.
         if_exists = PreconditionRequired("Send If-Match with the membership's current ETag.")
     async with request.app.state.statement_pool.connection() as db:
-        member, created = await OrganizationRepository(db).put_membership(
+        member, created = await MembershipRepository(db).put_membership(
             organization_id,
             user_id,
             body.role,
@@ -358,7 +195,7 @@ async def delete_membership(
 ) -> Response:
     expected = expected_versions(if_match, required=settings.require_if_match)
     async with request.app.state.statement_pool.connection() as db:
-        await OrganizationRepository(db).delete_membership(organization_id, user_id, expected)
+        await MembershipRepository(db).delete_membership(organization_id, user_id, expected)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -414,53 +251,16 @@ async def list_user_organizations(
     return Response(body, media_type=JSON_MEDIA_TYPE)
 
 
-# --- the fast lane ------------------------------------------------------------------------------
-
-
-async def _read_by_id(state: State, segment: str) -> Rendered:
-    return await organization_by_id(state, int(segment))
-
-
-async def _create_in_one_statement(state: State, body: OrganizationCreate) -> Created:
-    """The create without an Idempotency-Key: one INSERT, its own transaction."""
-    async with state.statement_pool.connection() as db:
-        organization = await OrganizationRepository(db).create(body.slug, body.name)
-    return Created(rendered(organization), _organization_location(organization))
-
-
-async def _unfiltered_pages(state: State, limit: int, cursor: str | None) -> bytes:
-    return await organization_page(
-        state,
-        order=OrganizationOrder.ID.value,
-        filters=OrganizationFilters(),
-        cursor=cursor,
-        limit=limit,
-    )
-
-
-ORGANIZATIONS = Resource(
-    router,
-    hot_reads=(
-        HotRead(route_of(router, ORGANIZATION_PATH, "GET"), is_plain_id, _read_by_id),
-        HotRead(
-            route_of(router, ORGANIZATIONS_PATH + "/by_slug/{slug}", "GET"),
-            bool,
-            organization_by_slug,
-        ),
+ORGANIZATIONS = serve(
+    StandardResource(
+        Organization,
+        read_scope=ORGANIZATIONS_READ,
+        write_scope=ORGANIZATIONS_WRITE,
+        fields={"slug": Slug, "name": Name},
+        lookups=(Lookup("slug", Case.STORED_LOWER),),
+        filters=(Prefix("slug", Case.STORED_LOWER),),
+        create_examples=CREATE_EXAMPLES,
+        update_examples=UPDATE_EXAMPLES,
     ),
-    hot_pages=(
-        HotPage(
-            route_of(router, ORGANIZATIONS_PATH, "GET"),
-            _unfiltered_pages,
-            DEFAULT_PAGE_SIZE,
-            MAX_PAGE_SIZE,
-        ),
-    ),
-    hot_creates=(
-        HotCreate(
-            route_of(router, ORGANIZATIONS_PATH, "POST"),
-            OrganizationCreate,
-            _create_in_one_statement,
-        ),
-    ),
+    beside=router,
 )

@@ -1,13 +1,16 @@
-"""Organizations and memberships as business services see them on the wire."""
+"""Organizations and memberships as business services see them on the wire: the types of
+an organization's writable fields (its bodies are derived from them, api/standard.py) and the
+memberships' models."""
 
 import datetime
-from typing import Annotated, Self
+from typing import Annotated
 
 from fastapi.openapi.models import Example
-from pydantic import MISSING, AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field
 
 from db_postgres_service.organizations.models import NAME_MAX_LENGTH, SLUG_MAX_LENGTH, Role
 from db_postgres_service.schemas.common import RequestBody
+from db_postgres_service.schemas.derived import NEXT_CURSOR
 
 Slug = Annotated[
     str,
@@ -32,43 +35,6 @@ Name = Annotated[
 ]
 
 
-class OrganizationCreate(RequestBody):
-    slug: Slug
-    name: Name
-
-
-class OrganizationUpdate(RequestBody):
-    """A partial change: at least one field."""
-
-    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
-
-    slug: Slug | MISSING = MISSING
-    name: Name | MISSING = MISSING
-
-    @model_validator(mode="after")
-    def _something(self) -> Self:
-        if not self.model_fields_set:
-            raise ValueError("give at least one of `slug`, `name`")
-        return self
-
-
-class OrganizationOut(BaseModel):
-    id: int
-    slug: str
-    name: str
-    created_at: datetime.datetime
-    updated_at: datetime.datetime
-    version: int
-
-
-class OrganizationPage(BaseModel):
-    items: list[OrganizationOut]
-    next_cursor: str | None = Field(
-        description="Pass as `cursor` (with the same order and filters) for the next page; "
-        "null on the last page."
-    )
-
-
 class MembershipPut(RequestBody):
     role: Role
 
@@ -84,10 +50,7 @@ class MembershipOut(BaseModel):
 
 class MembershipPage(BaseModel):
     items: list[MembershipOut]
-    next_cursor: str | None = Field(
-        description="Pass as `cursor` (with the same order and filters) for the next page; "
-        "null on the last page."
-    )
+    next_cursor: str | None = NEXT_CURSOR
 
 
 # What /docs fills in and tests/test_examples.py sends, after the users' examples.

@@ -1,4 +1,5 @@
-"""The organizations' and memberships' SQL, as the driver runs it ($n parameters)."""
+"""The memberships' SQL, as the driver runs it ($n parameters); the organizations' own is
+the toolkit's (core/table_sql.py)."""
 
 import datetime
 from dataclasses import dataclass
@@ -9,18 +10,7 @@ ORGANIZATION = "organization"
 MEMBERSHIP = "membership"
 USER = "user"
 
-_ORGANIZATION_COLUMNS = "id, slug, name, created_at, updated_at, version"
 _MEMBERSHIP_COLUMNS = "organization_id, user_id, role, created_at, updated_at, version"
-
-
-@dataclass(frozen=True, slots=True)
-class OrganizationRecord:
-    id: int
-    slug: str
-    name: str
-    created_at: datetime.datetime
-    updated_at: datetime.datetime
-    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,33 +23,7 @@ class MembershipRecord:
     version: int
 
 
-INSERT_ORGANIZATION = """
-    INSERT INTO organizations (slug, name) VALUES ($1, $2)
-    RETURNING id, slug, name, created_at, updated_at, version
-"""
-ORGANIZATION_BY_ID = (
-    "SELECT id, slug, name, created_at, updated_at, version FROM organizations WHERE id = $1"
-)
-ORGANIZATION_BY_SLUG = (
-    "SELECT id, slug, name, created_at, updated_at, version FROM organizations"
-    " WHERE slug = lower($1)"
-)
 ORGANIZATION_EXISTS = "SELECT EXISTS (SELECT FROM organizations WHERE id = $1)"
-# Each field is changed only when given ($2, $3 NULL otherwise); with If-Match, only while the
-# version is one of $4 (NULL: any version).
-UPDATE_ORGANIZATION = """
-    UPDATE organizations
-    SET slug = coalesce($2, slug), name = coalesce($3, name),
-        version = version + 1, updated_at = clock_timestamp()
-    WHERE id = $1 AND ($4::int[] IS NULL OR version = ANY($4::int[]))
-    RETURNING id, slug, name, created_at, updated_at, version
-"""
-DELETE_ORGANIZATION = """
-    DELETE FROM organizations
-    WHERE id = $1 AND ($2::int[] IS NULL OR version = ANY($2::int[]))
-    RETURNING id
-"""
-
 MEMBERSHIP_BY_KEY = (
     "SELECT organization_id, user_id, role, created_at, updated_at, version FROM memberships"
     " WHERE organization_id = $1 AND user_id = $2"
@@ -102,13 +66,6 @@ DELETE_MEMBERSHIP = """
 """
 
 
-ORGANIZATION_LIST = ListShape(
-    "organizations",
-    _ORGANIZATION_COLUMNS,
-    id_column="id",
-    scope_column=None,
-    filters=(("slug_prefix", "slug LIKE {} ESCAPE '\\'"),),
-)
 _ROLE = (("role", "role = {}"),)
 MEMBERS_LIST = ListShape(
     "memberships",

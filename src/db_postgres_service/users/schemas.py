@@ -1,14 +1,16 @@
 """The user resource as business services see it on the wire."""
 
-import datetime
 import re
-from typing import Annotated, Self
+from typing import Annotated, Self, cast
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from fastapi.openapi.models import Example
 from pydantic import MISSING, AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import Table
 
 from db_postgres_service.schemas.common import RequestBody
+from db_postgres_service.schemas.derived import output_model
+from db_postgres_service.users.models import User
 
 EMAIL_MAX_LENGTH = 254
 # Hashes whose parameters their algorithm accepts (argon2.h; bcrypt's cost 4-31), as far as a
@@ -120,15 +122,9 @@ class UserCreate(RequestBody):
         return self
 
 
-class UserOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    email: str
-    username: str
-    created_at: datetime.datetime
-    updated_at: datetime.datetime
-    version: int
+# What the wire shows of a user: never the password hash.
+PUBLIC_FIELDS = ("id", "email", "username", "created_at", "updated_at", "version")
+UserOut = output_model("UserOut", cast(Table, User.__table__), PUBLIC_FIELDS)
 
 
 class UserUpdate(RequestBody):
@@ -162,15 +158,7 @@ class UserBatchCreate(RequestBody):
 
 
 class UserBatch(BaseModel):
-    items: list[UserOut]
-
-
-class UserPage(BaseModel):
-    items: list[UserOut]
-    next_cursor: str | None = Field(
-        description="Pass as `cursor` (with the same order and filters) for the next page; "
-        "null on the last page."
-    )
+    items: list[UserOut]  # type: ignore[valid-type]  # a model derived from the table
 
 
 class Credentials(RequestBody):

@@ -1,0 +1,140 @@
+"""The repository of any standard resource, over a connection of the statement pool.
+
+Each write is one statement (core/table_sql.py): on a connection outside any transaction it is
+its own transaction, and inside the request's transaction (a create behind an
+Idempotency-Key) it is part of it. It never commits. After a conditional write that matched
+no row it asks why, so that the caller hears 404 (the row is gone) or 412 (its version moved).
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import asyncpg
+
+from db_postgres_service.core.database import BIGINT_MAX, StatementConnection, storable
+from db_postgres_service.core.errors import NotFound, PreconditionFailed
+from db_postgres_service.core.table_sql import TableSql
+from db_postgres_service.core.versions import ExpectedVersions
+
+Row = asyncpg.Record
+
+
+def is_id(value: int) -> bool:
+    """Whether a bigint identity column can hold `value`: no row has any other id, and asyncpg
+    refuses to send a larger one."""
+    return 1 <= value <= BIGINT_MAX
+
+
+@dataclass(frozen=True, slots=True)
+class Parent:
+    """The table a resource's rows belong to: its SQL, its rows' noun, the referring column."""
+
+    sql: TableSql
+    noun: str
+    column: str
+
+    def missing(self, parent_id: int) -> NotFound:
+        return NotFound(f"No {self.noun} has id {parent_id}.", missing=self.noun)
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """What the repository knows of a resource's table."""
+
+    sql: TableSql
+    noun: str
+    parent: Parent | None = None
+
+    def missing(self, row_id: int) -> NotFound:
+        return NotFound(f"No {self.noun} has id {row_id}.", missing=self.noun)
+
+
+class TableRepository:
+    def __init__(self, table: Table, connection: StatementConnection) -> None:
+        self.table = table
+        self.connection = connection
+
+    async def get(self, row_id: int) -> Row:
+        row = (
+            await self.connection.fetchrow(self.table.sql.by_id, row_id) if is_id(row_id) else None
+        )
+        if row is None:
+            raise self.table.missing(row_id)
+        return row
+
+    async def get_by(self, condition: str, field: str, value: str, parent_id: int | None) -> Row:
+        """The row whose `field` matches `value` by `condition` (`$1` the value, `$2` the
+        parent's id for a lookup unique per parent); 404 naming the parent when it is the
+        parent that does not exist."""
+        parent = self.table.parent
+        arguments: list[Any] = [value]
+        if parent_id is not None:
+            if not is_id(parent_id):
+                raise self._parent(parent_id)
+            arguments.append(parent_id)
+        row = None
+        if storable(value):
+            row = await self.connection.fetchrow(self.table.sql.where(condition), *arguments)
+        if row is None:
+            if parent is not None and parent_id is not None:
+                await self.require_parent(parent_id)
+            raise NotFound(f"No {self.table.noun} has this {field}.", missing=self.table.noun)
+        return row
+
+    async def exists(self, row_id: int) -> bool:
+        return is_id(row_id) and bool(await self.connection.fetchval(self.table.sql.exists, row_id))
+
+    async def require_parent(self, parent_id: int) -> None:
+        parent = self._parent_table()
+        if not (is_id(parent_id) and await self.connection.fetchval(parent.sql.exists, parent_id)):
+            raise parent.missing(parent_id)
+
+    async def create(self, values: Mapping[str, Any]) -> Row:
+        """Insert one row; a duplicate surfaces as a unique violation and a missing parent as a
+        foreign key violation, which core/db_errors.py turns into 409 and 404."""
+        fields = tuple(values)
+        row = await self.connection.fetchrow(self.table.sql.insert(fields), *values.values())
+        assert row is not None, "INSERT ... RETURNING returns the row it inserted"
+        return row
+
+    async def update(
+        self, row_id: int, values: Mapping[str, Any], expected: ExpectedVersions
+    ) -> Row:
+        """Apply `values`, bump the version and stamp updated_at, if the version is expected."""
+        if not is_id(row_id):
+            raise self.table.missing(row_id)
+        statement = self.table.sql.update(tuple(values))
+        row = await self.connection.fetchrow(
+            statement, row_id, *values.values(), _versions(expected)
+        )
+        if row is None:
+            await self._explain_miss(row_id)
+        return row
+
+    async def delete(self, row_id: int, expected: ExpectedVersions) -> None:
+        if not is_id(row_id):
+            raise self.table.missing(row_id)
+        deleted = await self.connection.fetchrow(self.table.sql.delete, row_id, _versions(expected))
+        if deleted is None:
+            await self._explain_miss(row_id)
+
+    async def _explain_miss(self, row_id: int) -> NoReturn:
+        """After a conditional write matched nothing: was the row missing, or the version?"""
+        if not await self.exists(row_id):
+            raise self.table.missing(row_id)
+        raise PreconditionFailed(
+            f"The {self.table.noun} has changed: If-Match does not match its ETag."
+        )
+
+    def _parent_table(self) -> Parent:
+        parent = self.table.parent
+        assert parent is not None, "only a nested resource has a parent to check"
+        return parent
+
+    def _parent(self, parent_id: int) -> NotFound:
+        return self._parent_table().missing(parent_id)
+
+
+def _versions(expected: ExpectedVersions) -> list[int] | None:
+    return None if expected is None else sorted(expected)
