@@ -2,7 +2,7 @@
 
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,6 +20,7 @@ from db_postgres_service.api.middleware import RequestContextMiddleware
 from db_postgres_service.api.observability import ObservabilityMiddleware
 from db_postgres_service.api.openapi import install_openapi
 from db_postgres_service.api.problems import install_problem_handlers
+from db_postgres_service.api.resource import Resource
 from db_postgres_service.api.retries import RetryCollisions
 from db_postgres_service.api.route_table import RouteTable
 from db_postgres_service.core.config import Settings
@@ -50,8 +51,11 @@ class DataService(FastAPI):
     layers while every other request still passes through them (bench/README.md).
     """
 
-    def __init__(self, *, settings: Settings, **options: Any) -> None:
+    def __init__(
+        self, *, settings: Settings, resources: Sequence[Resource], **options: Any
+    ) -> None:
         self.settings = settings
+        self.resources = resources
         super().__init__(**options)
 
     def build_middleware_stack(self) -> ASGIApp:
@@ -60,10 +64,11 @@ class DataService(FastAPI):
         routes = RouteTable(self.routes)
         app: ASGIApp = super().build_middleware_stack()
         if settings.fast_lane:
-            creates = [create for resource in RESOURCES for create in resource.hot_creates]
+            resources = self.resources
+            creates = [create for resource in resources for create in resource.hot_creates]
             app = HotCreates(app, creates, max_body_bytes=settings.max_body_bytes)
-            app = HotPages(app, [page for resource in RESOURCES for page in resource.hot_pages])
-            app = HotReads(app, [read for resource in RESOURCES for read in resource.hot_reads])
+            app = HotPages(app, [page for resource in resources for page in resource.hot_pages])
+            app = HotReads(app, [read for resource in resources for read in resource.hot_reads])
         app = AuthenticationMiddleware(app, routes)
         # Outside authentication, whose key lookup is work too; inside observability, so that
         # a refused request is counted and logged like any other.
@@ -82,7 +87,10 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, resources: Sequence[Resource] = RESOURCES
+) -> FastAPI:
+    """The service, serving `resources` (resources.py: all of them)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -125,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # generators turn into method names; FastAPI's default appends the path and method.
         generate_unique_id_function=_operation_id,
         settings=settings,
+        resources=resources,
     )
     install_problem_handlers(app)
     # Inside FastAPI's last-resort layer, outside its exception handlers (api/retries.py).
@@ -133,7 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_docs(app, openapi_url="/openapi.json")
     app.include_router(health.router)
     app.include_router(metrics.router)
-    for resource in RESOURCES:
+    for resource in resources:
         # Included as they are, each with its full prefix, so that a matched route's `path`
         # is the whole template (`/api/v1/users/{user_id}`) for logs and metrics.
         app.include_router(resource.router)

@@ -50,6 +50,7 @@ from db_postgres_service.api.scopes import requires
 from db_postgres_service.api.standard import Case, Columns, Lookup, StandardResource
 from db_postgres_service.api.standard_reads import StandardReads
 from db_postgres_service.core.database import StatementConnection
+from db_postgres_service.core.db_errors import serve_table
 from db_postgres_service.core.table_repository import (
     Parent,
     Row,
@@ -544,6 +545,7 @@ class _Builder:
 def serve(declaration: StandardResource, *, beside: APIRouter | None = None) -> Resource:
     """The resource's routes (create, list, the lookups, get, PATCH, DELETE), the routes of
     `beside` (the feature's own) after them, and the fast lane's entries."""
+    serve_table(declaration.table)
     builder = _Builder(declaration, beside)
     builder.create()
     builder.listing()

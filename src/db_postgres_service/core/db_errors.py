@@ -79,18 +79,31 @@ def collided(error: Exception) -> bool:
     }
 
 
+# Tables served beside the service's own metadata (a resource declared on a MetaData of its
+# own, as the tests' resources are), by name.
+_SERVED_ELSEWHERE: dict[str, Table] = {}
+
+
+def serve_table(table: Table) -> None:
+    """Map the errors of a table that is not on the service's metadata by its declaration too."""
+    if Base.metadata.tables.get(table.name) is not table:
+        _SERVED_ELSEWHERE[table.name] = table
+
+
+def _tables() -> dict[str, Table]:
+    return {**_SERVED_ELSEWHERE, **Base.metadata.tables}
+
+
 def _noun(table_name: str | None) -> str:
     """What a row of the table is called in problems, as the table declares it."""
-    table = Base.metadata.tables.get(table_name or "")
+    table = _tables().get(table_name or "")
     noun = table.info.get("noun") if table is not None else None
     return noun if isinstance(noun, str) else "row"
 
 
 def _referred_table(constraint: str) -> Table | None:
     """The table a foreign key `fk_<table>_<columns>_<referred table>` points at."""
-    ending = [
-        table for name, table in Base.metadata.tables.items() if constraint.endswith(f"_{name}")
-    ]
+    ending = [table for name, table in _tables().items() if constraint.endswith(f"_{name}")]
     return max(ending, key=lambda table: len(table.name), default=None)
 
 
@@ -114,7 +127,7 @@ def _foreign_key_violation(error: Exception) -> ServiceError:
 def _declared_rule(error: Exception) -> ServiceError | None:
     """The problem a table declares for the rule its trigger raised (`RAISE ... USING
     CONSTRAINT = <rule>, TABLE = <table>`), built from the error's detail."""
-    table = Base.metadata.tables.get(_diagnostic(error, "table_name") or "")
+    table = _tables().get(_diagnostic(error, "table_name") or "")
     rules = table.info.get("rules", {}) if table is not None else {}
     problem: Callable[[str | None], ServiceError | None] | None = rules.get(
         _diagnostic(error, "constraint_name")
