@@ -54,6 +54,33 @@ class Standard:
     def name(self) -> str:
         return self.served.plural
 
+    def unique_fields(self) -> list[str]:
+        """The fields a unique index named by the convention (`uq_<table>_<field>`) guards."""
+        table = self.served.declaration.table
+        prefix = f"uq_{table.name}_"
+        return sorted(
+            index.name.removeprefix(prefix)
+            for index in table.indexes
+            if index.unique and index.name is not None and index.name.startswith(prefix)
+        )
+
+    def body(self, number: int) -> dict[str, Any]:
+        """A valid create body from the first create example, its unique fields made
+        distinct by `number`."""
+        examples = self.served.declaration.create_examples
+        assert examples, f"{self.name} declares no create example"
+        body = dict(next(iter(examples.values()))["value"])
+        for field in self.unique_fields():
+            body[field] = f"c{number}{body[field]}"
+        self.served.create_body.model_validate(body)
+        return body
+
+    def collection(self, parent_id: int | None) -> str:
+        """Where to create and list: under the parent `parent_id` for a nested resource."""
+        if self.parent is None:
+            return self.served.collection_path
+        return self.served.collection_path.format(**{f"{self.parent.noun}_id": parent_id})
+
 
 def standard_resources() -> list[Standard]:
     served = [resource.standard for resource in ALL_RESOURCES if resource.standard is not None]

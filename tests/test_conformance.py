@@ -72,27 +72,6 @@ async def _empty(service: Service) -> None:
         )
 
 
-def _unique_fields(resource: Standard) -> list[str]:
-    table = resource.served.declaration.table
-    prefix = f"uq_{table.name}_"
-    return sorted(
-        index.name.removeprefix(prefix)
-        for index in table.indexes
-        if index.unique and index.name is not None and index.name.startswith(prefix)
-    )
-
-
-def _body(resource: Standard, number: int) -> dict[str, Any]:
-    """A valid create body, its unique fields made distinct by `number`."""
-    examples = resource.served.declaration.create_examples
-    assert examples, f"{resource.name} declares no create example"
-    body = dict(next(iter(examples.values()))["value"])
-    for field in _unique_fields(resource):
-        body[field] = f"c{number}{body[field]}"
-    resource.served.create_body.model_validate(body)
-    return body
-
-
 def _change(resource: Standard) -> dict[str, Any]:
     examples = resource.served.declaration.update_examples
     assert examples, f"{resource.name} declares no update example"
@@ -107,20 +86,18 @@ async def _collection(
     client: httpx.AsyncClient, resource: Standard, parent_id: int | None = None
 ) -> str:
     """The path to create and list at: under a fresh parent for a nested resource."""
-    if resource.parent is None:
-        return resource.served.collection_path
-    if parent_id is None:
+    if resource.parent is not None and parent_id is None:
         parent = Standard(resource.parent, None)
-        response = await client.post(parent.served.collection_path, json=_body(parent, 0))
+        response = await client.post(parent.collection(None), json=parent.body(0))
         assert response.status_code == 201, response.text
         parent_id = response.json()["id"]
-    return resource.served.collection_path.format(**{f"{resource.parent.noun}_id": parent_id})
+    return resource.collection(parent_id)
 
 
 async def _create(
     client: httpx.AsyncClient, resource: Standard, path: str, number: int = 0
 ) -> dict[str, Any]:
-    response = await client.post(path, json=_body(resource, number))
+    response = await client.post(path, json=resource.body(number))
     assert response.status_code == 201, response.text
     row: dict[str, Any] = response.json()
     return row
@@ -151,7 +128,7 @@ async def test_a_create_is_201_with_location_and_etag_and_stores_the_row(
 ) -> None:
     path = await _collection(service.client, resource)
 
-    response = await service.client.post(path, json=_body(resource, 0))
+    response = await service.client.post(path, json=resource.body(0))
 
     assert response.status_code == 201, response.text
     row = response.json()
@@ -216,9 +193,9 @@ async def test_a_create_retried_with_its_idempotency_key_is_replayed_and_stored_
     path = await _collection(service.client, resource)
     headers = {"Idempotency-Key": "conformance-1"}
 
-    first = await service.client.post(path, json=_body(resource, 0), headers=headers)
-    again = await service.client.post(path, json=_body(resource, 0), headers=headers)
-    other = await service.client.post(path, json=_body(resource, 1), headers=headers)
+    first = await service.client.post(path, json=resource.body(0), headers=headers)
+    again = await service.client.post(path, json=resource.body(0), headers=headers)
+    other = await service.client.post(path, json=resource.body(1), headers=headers)
 
     assert first.status_code == again.status_code == 201
     assert again.content == first.content
@@ -235,8 +212,8 @@ async def test_a_taken_unique_field_is_409_naming_it_and_stores_nothing(
     path = await _collection(service.client, resource)
     first = await _create(service.client, resource, path)
 
-    for field in _unique_fields(resource):
-        body = {**_body(resource, 1), field: first[field]}
+    for field in resource.unique_fields():
+        body = {**resource.body(1), field: first[field]}
         response = await service.client.post(path, json=body)
 
         assert assert_problem(response, 409, "conflict")["conflicting_field"] == field
@@ -249,7 +226,7 @@ async def test_an_unknown_body_field_is_422_and_creates_nothing(
 ) -> None:
     path = await _collection(service.client, resource)
 
-    response = await service.client.post(path, json={**_body(resource, 0), "version": 3})
+    response = await service.client.post(path, json={**resource.body(0), "version": 3})
 
     assert_problem(response, 422, "validation-failed")
     assert await _count(service, resource) == 0
@@ -408,7 +385,7 @@ async def test_a_nested_create_or_list_under_an_unknown_parent_is_404_naming_it(
     service: Service, resource: Standard, method: str, parent_id: int
 ) -> None:
     path = await _collection(service.client, resource, parent_id)
-    body = _body(resource, 0) if method == "POST" else None
+    body = resource.body(0) if method == "POST" else None
 
     response = await service.client.request(method, path, json=body)
 
