@@ -11,7 +11,7 @@ from alembic import command
 from db_postgres_service.core.migrations import alembic_config, head_revision, upgrade_to_head
 
 from .conftest import ThrowAwayDatabases, asyncpg_dsn
-from .helpers import emptying
+from .helpers import emptying, service_tables
 
 
 def query(url: str, sql: str) -> list[asyncpg.Record]:
@@ -39,15 +39,16 @@ def test_upgrade_from_an_empty_database_reaches_head(databases: ThrowAwayDatabas
 
     upgrade_to_head(url)
 
-    assert tables(url) == {
-        "alembic_version",
+    # Every table of the models, the registered resources' included, and Alembic's own.
+    assert tables(url) == {table.name for table in service_tables()} | {"alembic_version"}
+    assert {
         "users",
         "idempotency_keys",
         "service_secrets",
         "api_clients",
         "organizations",
         "memberships",
-    }
+    } < tables(url)
     assert revision(url) == head_revision()
     indexes = {row["indexname"] for row in query(url, "SELECT indexname FROM pg_indexes")}
     assert {
