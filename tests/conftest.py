@@ -22,7 +22,6 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from db_postgres_service.api.route_table import RouteTable
@@ -32,7 +31,15 @@ from db_postgres_service.core.migrations import upgrade_to_head
 from db_postgres_service.dev.embedded_postgres import EmbeddedPostgres
 from db_postgres_service.main import create_app
 
-from .helpers import TEST_API_KEY, Database, asyncpg_dsn, engine_for, http_client
+from .helpers import (
+    TEST_API_KEY,
+    Database,
+    asyncpg_dsn,
+    emptying,
+    engine_for,
+    http_client,
+    tables_holding_rows,
+)
 from .serving import Service, free_port, wait_until, with_suppressed_lookup
 
 # Every scope the routes declare: the test key may do anything.
@@ -71,6 +78,14 @@ class ThrowAwayDatabases:
     def __init__(self, server_url: str) -> None:
         self.server_url = Settings(database_url=server_url).database_url
         self.created: list[str] = []
+        self._seeded: frozenset[str] | None = None
+
+    @property
+    def seeded(self) -> frozenset[str]:
+        """The tables that hold rows in a database just migrated (with the test client): what
+        each test starts from keeps those, and empties the others (helpers.emptying)."""
+        assert self._seeded is not None, "measured when the first migrated database is made"
+        return self._seeded
 
     def create(self, *, migrated: bool = True, copy_of: str | None = None) -> str:
         """A new database: migrated (with the test client), empty, or a copy of another of
@@ -83,6 +98,8 @@ class ThrowAwayDatabases:
         if migrated and not copy_of:
             upgrade_to_head(url)
             asyncio.run(_register_test_client(url))
+            if self._seeded is None:
+                self._seeded = asyncio.run(tables_holding_rows(asyncpg_dsn(url)))
         return url
 
     async def acreate(self, *, migrated: bool = True, copy_of: str | None = None) -> str:
@@ -159,10 +176,9 @@ async def _empty_tables(request: pytest.FixtureRequest) -> None:
     if "app" not in request.fixturenames:
         return
     application: FastAPI = request.getfixturevalue("app")
+    databases: ThrowAwayDatabases = request.getfixturevalue("databases")
     async with engine_for(application).begin() as connection:
-        await connection.execute(
-            text("TRUNCATE users, organizations, memberships, idempotency_keys RESTART IDENTITY")
-        )
+        await connection.execute(emptying(databases.seeded))
 
 
 @pytest.fixture

@@ -1,13 +1,18 @@
 """Small builders shared by the HTTP tests."""
 
+from collections.abc import Collection
 from typing import Any
 
+import asyncpg
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import Table, TextClause, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+
+from db_postgres_service.models import Base
+from db_postgres_service.resources import RESOURCES
 
 PROBLEM = "application/problem+json"
 # Registered with every scope in each database the suite migrates (conftest.py).
@@ -22,6 +27,39 @@ BCRYPT_HASH = "$2b$12$GhvMmNVjRW29ulnudl.LbuAnUtN/LRfe1JsBm1Xu6LE3059z5Tr8m"
 def asyncpg_dsn(url: str) -> str:
     """The libpq form of a SQLAlchemy URL, for asyncpg.connect()."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def service_tables() -> list[Table]:
+    """Every table of the service, a referenced table before those that refer to it: its own
+    and those of every registered resource (importing RESOURCES put their models on the
+    metadata, as it does for the migrations)."""
+    assert RESOURCES, "no resource is registered"
+    return Base.metadata.sorted_tables
+
+
+async def tables_holding_rows(dsn: str) -> frozenset[str]:
+    """The service's tables that hold at least one row in the database of `dsn`."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        holding: set[str] = set()
+        for table in service_tables():
+            # The name comes from the models, not from any input.
+            query = f'SELECT EXISTS (SELECT FROM "{table.name}")'  # noqa: S608
+            if await connection.fetchval(query):
+                holding.add(table.name)
+        return frozenset(holding)
+    finally:
+        await connection.close()
+
+
+def emptying(seeded: Collection[str]) -> TextClause:
+    """TRUNCATE, ids restarting at 1, every table of the service that a just-migrated database
+    holds no row in; `seeded` names those it does (the test client's key, the signing key),
+    which stay. So what requests write goes, a resource registered tomorrow's tables included,
+    and (CASCADE) the tables of test resources that refer to them."""
+    emptied = [f'"{table.name}"' for table in service_tables() if table.name not in seeded]
+    assert emptied, "no table to empty"
+    return text(f"TRUNCATE {', '.join(emptied)} RESTART IDENTITY CASCADE")
 
 
 def new_user(name: str = "alice", **overrides: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from alembic import command
 from db_postgres_service.core.migrations import alembic_config, head_revision, upgrade_to_head
 
 from .conftest import ThrowAwayDatabases, asyncpg_dsn
+from .helpers import emptying, service_tables
 
 
 def query(url: str, sql: str) -> list[asyncpg.Record]:
@@ -38,15 +39,16 @@ def test_upgrade_from_an_empty_database_reaches_head(databases: ThrowAwayDatabas
 
     upgrade_to_head(url)
 
-    assert tables(url) == {
-        "alembic_version",
+    # Every table of the models, the registered resources' included, and Alembic's own.
+    assert tables(url) == {table.name for table in service_tables()} | {"alembic_version"}
+    assert {
         "users",
         "idempotency_keys",
         "service_secrets",
         "api_clients",
         "organizations",
         "memberships",
-    }
+    } < tables(url)
     assert revision(url) == head_revision()
     indexes = {row["indexname"] for row in query(url, "SELECT indexname FROM pg_indexes")}
     assert {
@@ -62,6 +64,20 @@ def test_upgrade_from_an_empty_database_reaches_head(databases: ThrowAwayDatabas
         "ix_memberships_user_id_organization_id",
         "ix_memberships_owners",
     } <= indexes
+
+
+def test_a_test_s_reset_empties_what_requests_write_and_keeps_keys_and_secrets(
+    databases: ThrowAwayDatabases,
+) -> None:
+    """conftest.py empties the tables that a migrated database holds no row in before each
+    test; that rule must keep the test client's key and the signing key, and empty every
+    resource's table and the stored idempotent answers."""
+    databases.create()
+    statement = str(emptying(databases.seeded))
+
+    assert {"api_clients", "service_secrets"} <= databases.seeded
+    for table in ("users", "organizations", "memberships", "idempotency_keys"):
+        assert f'"{table}"' in statement
 
 
 def test_the_signing_key_is_generated_randomly_per_database(
