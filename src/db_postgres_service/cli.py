@@ -29,12 +29,16 @@ logger = logging.getLogger("db_postgres_service")
 
 EMBEDDED_DATA_DIR = Path(".data/postgres")
 EMBEDDED_DATABASE = "db_postgres_service"
+# Every cluster has it (initdb makes it).
+MAINTENANCE_DATABASE = "postgres"
 # Connections the kernel completes and holds until a worker accepts them; Linux caps it at
 # net.core.somaxconn (4096 by default).
 LISTEN_BACKLOG = 4096
 
 
 _CLIENT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+# A revision's name becomes its file name after the number (0005_add_projects.py).
+_REVISION_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 NO_DATABASE = (
     "No database configured: set DATABASE_URL, or run this from the folder `make run` serves "
     "from (it keeps its data in .data/postgres)."
@@ -50,7 +54,7 @@ class Database:
 
 
 @contextmanager
-def database(*, serving: bool = False) -> Iterator[Database]:
+def database(*, serving: bool = False, scratch: bool = False) -> Iterator[Database]:
     """The configured database, or the embedded one when DATABASE_URL is not set.
 
     The embedded server's data lives in `.data/postgres` and survives restarts. `serve` starts
@@ -58,6 +62,11 @@ def database(*, serving: bool = False) -> Iterator[Database]:
     when this process dies (see EmbeddedPostgres). The other commands use the server a running
     `serve` holds, start one on existing data only for their own run, and never create data:
     run from another folder, they say so instead of starting an empty cluster there.
+
+    `scratch` is for a command that makes its own throw-away databases on the server
+    (`migration`): it gets the embedded server's maintenance database, and like `serve` it may
+    create the data of a fresh checkout, but it leaves the service's database for `serve` to
+    create (which prints the dev key when it does).
     """
     settings = Settings()
     if "database_url" in settings.model_fields_set:
@@ -70,7 +79,8 @@ def database(*, serving: bool = False) -> Iterator[Database]:
         running_url,
     )
 
-    running = running_url(EMBEDDED_DATA_DIR, EMBEDDED_DATABASE)
+    name = MAINTENANCE_DATABASE if scratch else EMBEDDED_DATABASE
+    running = running_url(EMBEDDED_DATA_DIR, name)
     if running is not None:
         if serving:
             raise typer.Exit(
@@ -78,7 +88,7 @@ def database(*, serving: bool = False) -> Iterator[Database]:
             )
         yield Database(running, embedded=True, created=False)
         return
-    if not serving and not (EMBEDDED_DATA_DIR / "PG_VERSION").exists():
+    if not (serving or scratch) and not (EMBEDDED_DATA_DIR / "PG_VERSION").exists():
         raise typer.Exit(_fail(NO_DATABASE))
     try:
         server = EmbeddedPostgres(EMBEDDED_DATA_DIR)
@@ -86,8 +96,10 @@ def database(*, serving: bool = False) -> Iterator[Database]:
     except EmbeddedPostgresError as error:
         raise typer.Exit(_fail(str(error))) from None
     try:
-        created = server.ensure_database(EMBEDDED_DATABASE)
-        yield Database(server.url_for(EMBEDDED_DATABASE), embedded=True, created=created)
+        created = server.ensure_database(name)
+        url = server.url_for(name)
+        logger.info("PostgreSQL (pid %s) serves %s, log %s", server.pid, url, server.log_path)
+        yield Database(url, embedded=True, created=created)
     finally:
         server.stop()
 
@@ -209,6 +221,31 @@ def migrate() -> None:
     with database() as db:
         upgrade_to_head(db.url)
         logger.info("schema is at the latest revision")
+
+
+@app.command()
+def migration(
+    name: Annotated[str, typer.Argument(help="What it does, e.g. add_projects.")],
+) -> None:
+    """Write the next numbered migration (0005_NAME.py after 0004) from what the models add.
+
+    Compared against a scratch database at head on the embedded server (the one of `make
+    run`, running or not) or DATABASE_URL's server, then formatted with ruff. Refuses, and
+    writes nothing, when the models add nothing.
+    """
+    if not _REVISION_NAME.fullmatch(name):
+        raise typer.Exit(_fail("NAME must be 1-40 of a-z 0-9 _, starting with a letter."))
+    # Only here: a development command, which the service itself never needs.
+    from db_postgres_service.dev.revisions import RevisionError, write_revision
+
+    with database(scratch=True) as db:
+        try:
+            path, revision, after = write_revision(db.url, name)
+        except RevisionError as error:
+            raise typer.Exit(_fail(str(error))) from None
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            raise typer.Exit(_fail(f"Cannot use the database: {error}")) from None
+    typer.echo(f"Wrote {path} (revision {revision}, after {after}): read it, then keep it.")
 
 
 ScopeOption = Annotated[
