@@ -203,6 +203,22 @@ def worker_pids(parent: int) -> set[int]:
     return workers
 
 
+def run_cli(*arguments: str, cwd: Path, **environment: str) -> subprocess.CompletedProcess[str]:
+    """`db-postgres-service ARGUMENTS` as a user runs it: its own process, in `cwd`, without
+    DATABASE_URL unless given."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(environment, NO_COLOR="1")
+    return subprocess.run(
+        [sys.executable, "-m", "db_postgres_service", *arguments],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 @contextmanager
 def serving_embedded(workdir: Path, **variables: str) -> Iterator[Service]:
     """`serve` as `make run` starts it, without DATABASE_URL, from `workdir` (whose

@@ -16,14 +16,22 @@ import asyncpg
 import typer
 
 from db_postgres_service.api.route_table import RouteTable
-from db_postgres_service.clients import create_client, list_clients, revoke_client
+from db_postgres_service.clients import (
+    create_client,
+    grant_scopes,
+    list_clients,
+    revoke_client,
+    revoke_scopes,
+)
 from db_postgres_service.core.config import METRICS_DIR_VARIABLE, Settings
 from db_postgres_service.core.logging import configure_logging
 from db_postgres_service.core.migrations import upgrade_to_head
 from db_postgres_service.core.runtime import SERVER_PID_VARIABLE
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
-clients_app = typer.Typer(help="Create, list and revoke the API keys of calling services.")
+clients_app = typer.Typer(
+    help="Create, list and revoke the API keys of calling services, and change their scopes."
+)
 app.add_typer(clients_app, name="clients")
 logger = logging.getLogger("db_postgres_service")
 
@@ -37,6 +45,8 @@ LISTEN_BACKLOG = 4096
 
 
 _CLIENT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+# The client whose key `serve` prints on a fresh embedded database.
+DEV_CLIENT = "dev"
 # A revision's name becomes its file name after the number (0005_add_projects.py).
 _REVISION_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 NO_DATABASE = (
@@ -183,8 +193,12 @@ def serve(
             upgrade_to_head(db.url)
         if db.created:
             # A newcomer's first run: a key to try /docs with at once, shown this one time.
-            key = asyncio.run(create_client(db.url, "dev", sorted(api_scopes())))
+            key = asyncio.run(create_client(db.url, DEV_CLIENT, sorted(api_scopes())))
             typer.secho(f"API key of the 'dev' client (all scopes): {key}", fg="green")
+        elif db.embedded:
+            # The dev key keeps "all scopes" true as resources are added: it gets theirs at
+            # the next start (when it still exists; never on a DATABASE_URL database).
+            asyncio.run(grant_scopes(db.url, DEV_CLIENT, sorted(api_scopes())))
         logger.info(
             "serving on http://%s:%s with %s workers",
             host,
@@ -264,18 +278,24 @@ def api_scopes() -> frozenset[str]:
     return RouteTable(create_app().routes).scopes
 
 
+def _declared(scopes: list[str]) -> list[str]:
+    """The scopes given, each one a route declares; else the command ends with one line."""
+    known = api_scopes()
+    unknown = sorted(set(scopes) - known)
+    if not scopes or unknown:
+        problem = f"No route needs the scope {unknown[0]!r}" if unknown else "No --scope given"
+        raise typer.Exit(_fail(f"{problem}; give one or more of: {', '.join(sorted(known))}"))
+    return sorted(set(scopes))
+
+
 @clients_app.command("create")
 def clients_create(name: str, scope: ScopeOption) -> None:
     """Create a key for NAME and print it once; a second key for NAME starts a rotation."""
     if not _CLIENT_NAME.fullmatch(name):
         raise typer.Exit(_fail("NAME must be 1-100 characters of A-Z a-z 0-9 _ . -"))
-    known = api_scopes()
-    unknown = sorted(set(scope) - known)
-    if not scope or unknown:
-        problem = f"No route needs the scope {unknown[0]!r}" if unknown else "No --scope given"
-        raise typer.Exit(_fail(f"{problem}; give one or more of: {', '.join(sorted(known))}"))
+    scopes = _declared(scope)
     with database() as db:
-        key = _run(create_client(db.url, name, scope))
+        key = _run(create_client(db.url, name, scopes))
     typer.echo(key)
     typer.secho("Store it now: only its hash is kept.", err=True, fg="yellow")
 
@@ -314,3 +334,25 @@ def clients_revoke(
     if not revoked:
         raise typer.Exit(_fail(f"No active key of {name!r} matched."))
     typer.echo(f"Revoked {revoked} key(s) of {name!r}.")
+
+
+@clients_app.command("grant")
+def clients_grant(name: str, scope: ScopeOption) -> None:
+    """Add scopes to every active key of NAME; every instance applies it within 5 s."""
+    scopes = _declared(scope)
+    with database() as db:
+        keys = _run(grant_scopes(db.url, name, scopes))
+    if not keys:
+        raise typer.Exit(_fail(f"No active key of {name!r}."))
+    typer.echo(f"Granted {', '.join(scopes)} to {keys} key(s) of {name!r}.")
+
+
+@clients_app.command("revoke-scope")
+def clients_revoke_scope(name: str, scope: ScopeOption) -> None:
+    """Remove scopes from every active key of NAME; every instance applies it within 5 s."""
+    scopes = _declared(scope)
+    with database() as db:
+        keys = _run(revoke_scopes(db.url, name, scopes))
+    if not keys:
+        raise typer.Exit(_fail(f"No active key of {name!r}."))
+    typer.echo(f"Revoked {', '.join(scopes)} from {keys} key(s) of {name!r}.")
