@@ -4,6 +4,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import metadata
 from typing import Any
 
 from fastapi import FastAPI
@@ -111,7 +112,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = DataService(
         title="db-postgres-service",
         summary="The one service through which business services read and write PostgreSQL data.",
-        version="1.0.0",
+        # The document describes this very package, so it carries its version.
+        version=metadata.version("db-postgres-service"),
         lifespan=lifespan,
         redirect_slashes=False,
         # Served from local assets by install_docs, not from FastAPI's CDN links.
