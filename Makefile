@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test migrate lint bench clean browser
+.PHONY: run test migrate migration lint bench clean browser
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -48,6 +48,13 @@ browser:
 
 migrate: $(VENV)/.installed-run
 	$(BIN)/db-postgres-service migrate
+
+# The next numbered migration from what the models add (`make migration name=add_projects`):
+# against the embedded server without DATABASE_URL, whether or not `make run` serves. The dev
+# extras bring ruff, which formats the file as `make lint` wants it.
+migration: $(VENV)/.installed-dev
+	@test -n "$(name)" || { echo "usage: make migration name=add_projects"; exit 2; }
+	$(BIN)/db-postgres-service migration $(name)
 
 # Load test of the service against the tutorial baseline (bench/README.md); needs wrk,
 # pgbench and ss (apt-get install wrk postgresql-client iproute2). BENCH_* variables shorten

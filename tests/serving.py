@@ -201,3 +201,51 @@ def worker_pids(parent: int) -> set[int]:
         if int(stat[1]) == parent and stat[0] != "Z" and b"resource_tracker" not in command:
             workers.add(int(entry.name))
     return workers
+
+
+def run_cli(*arguments: str, cwd: Path, **environment: str) -> subprocess.CompletedProcess[str]:
+    """`db-postgres-service ARGUMENTS` as a user runs it: its own process, in `cwd`, without
+    DATABASE_URL unless given."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(environment, NO_COLOR="1")
+    return subprocess.run(
+        [sys.executable, "-m", "db_postgres_service", *arguments],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@contextmanager
+def serving_embedded(workdir: Path, **variables: str) -> Iterator[Service]:
+    """`serve` as `make run` starts it, without DATABASE_URL, from `workdir` (whose
+    .data/postgres it uses, or creates); ready; stopped with SIGTERM after, which also stops
+    its PostgreSQL, so that another `serve` may start on the same data."""
+    environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    environment.update(
+        PORT=str(free_port()), WEB_CONCURRENCY="1", LOG_LEVEL="WARNING", NO_COLOR="1"
+    )
+    environment.update(variables)
+    with (workdir / "output.log").open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "db_postgres_service", "serve"],
+            cwd=workdir,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    service = Service(process, f"http://127.0.0.1:{environment['PORT']}", workdir)
+    try:
+        assert wait_until(service.ready, 60), "the service did not become ready"
+        yield service
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            with_suppressed_lookup(lambda: os.killpg(process.pid, signal.SIGKILL))
+            process.wait(10)

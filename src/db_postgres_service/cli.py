@@ -16,25 +16,39 @@ import asyncpg
 import typer
 
 from db_postgres_service.api.route_table import RouteTable
-from db_postgres_service.clients import create_client, list_clients, revoke_client
+from db_postgres_service.clients import (
+    create_client,
+    grant_scopes,
+    list_clients,
+    revoke_client,
+    revoke_scopes,
+)
 from db_postgres_service.core.config import METRICS_DIR_VARIABLE, Settings
 from db_postgres_service.core.logging import configure_logging
 from db_postgres_service.core.migrations import upgrade_to_head
 from db_postgres_service.core.runtime import SERVER_PID_VARIABLE
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
-clients_app = typer.Typer(help="Create, list and revoke the API keys of calling services.")
+clients_app = typer.Typer(
+    help="Create, list and revoke the API keys of calling services, and change their scopes."
+)
 app.add_typer(clients_app, name="clients")
 logger = logging.getLogger("db_postgres_service")
 
 EMBEDDED_DATA_DIR = Path(".data/postgres")
 EMBEDDED_DATABASE = "db_postgres_service"
+# Every cluster has it (initdb makes it).
+MAINTENANCE_DATABASE = "postgres"
 # Connections the kernel completes and holds until a worker accepts them; Linux caps it at
 # net.core.somaxconn (4096 by default).
 LISTEN_BACKLOG = 4096
 
 
 _CLIENT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+# The client whose key `serve` prints on a fresh embedded database.
+DEV_CLIENT = "dev"
+# A revision's name becomes its file name after the number (0005_add_projects.py).
+_REVISION_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 NO_DATABASE = (
     "No database configured: set DATABASE_URL, or run this from the folder `make run` serves "
     "from (it keeps its data in .data/postgres)."
@@ -50,7 +64,7 @@ class Database:
 
 
 @contextmanager
-def database(*, serving: bool = False) -> Iterator[Database]:
+def database(*, serving: bool = False, scratch: bool = False) -> Iterator[Database]:
     """The configured database, or the embedded one when DATABASE_URL is not set.
 
     The embedded server's data lives in `.data/postgres` and survives restarts. `serve` starts
@@ -58,6 +72,11 @@ def database(*, serving: bool = False) -> Iterator[Database]:
     when this process dies (see EmbeddedPostgres). The other commands use the server a running
     `serve` holds, start one on existing data only for their own run, and never create data:
     run from another folder, they say so instead of starting an empty cluster there.
+
+    `scratch` is for a command that makes its own throw-away databases on the server
+    (`migration`): it gets the embedded server's maintenance database, and like `serve` it may
+    create the data of a fresh checkout, but it leaves the service's database for `serve` to
+    create (which prints the dev key when it does).
     """
     settings = Settings()
     if "database_url" in settings.model_fields_set:
@@ -70,7 +89,8 @@ def database(*, serving: bool = False) -> Iterator[Database]:
         running_url,
     )
 
-    running = running_url(EMBEDDED_DATA_DIR, EMBEDDED_DATABASE)
+    name = MAINTENANCE_DATABASE if scratch else EMBEDDED_DATABASE
+    running = running_url(EMBEDDED_DATA_DIR, name)
     if running is not None:
         if serving:
             raise typer.Exit(
@@ -78,7 +98,7 @@ def database(*, serving: bool = False) -> Iterator[Database]:
             )
         yield Database(running, embedded=True, created=False)
         return
-    if not serving and not (EMBEDDED_DATA_DIR / "PG_VERSION").exists():
+    if not (serving or scratch) and not (EMBEDDED_DATA_DIR / "PG_VERSION").exists():
         raise typer.Exit(_fail(NO_DATABASE))
     try:
         server = EmbeddedPostgres(EMBEDDED_DATA_DIR)
@@ -86,8 +106,10 @@ def database(*, serving: bool = False) -> Iterator[Database]:
     except EmbeddedPostgresError as error:
         raise typer.Exit(_fail(str(error))) from None
     try:
-        created = server.ensure_database(EMBEDDED_DATABASE)
-        yield Database(server.url_for(EMBEDDED_DATABASE), embedded=True, created=created)
+        created = server.ensure_database(name)
+        url = server.url_for(name)
+        logger.info("PostgreSQL (pid %s) serves %s, log %s", server.pid, url, server.log_path)
+        yield Database(url, embedded=True, created=created)
     finally:
         server.stop()
 
@@ -171,8 +193,12 @@ def serve(
             upgrade_to_head(db.url)
         if db.created:
             # A newcomer's first run: a key to try /docs with at once, shown this one time.
-            key = asyncio.run(create_client(db.url, "dev", sorted(api_scopes())))
+            key = asyncio.run(create_client(db.url, DEV_CLIENT, sorted(api_scopes())))
             typer.secho(f"API key of the 'dev' client (all scopes): {key}", fg="green")
+        elif db.embedded:
+            # The dev key keeps "all scopes" true as resources are added: it gets theirs at
+            # the next start (when it still exists; never on a DATABASE_URL database).
+            asyncio.run(grant_scopes(db.url, DEV_CLIENT, sorted(api_scopes())))
         logger.info(
             "serving on http://%s:%s with %s workers",
             host,
@@ -211,6 +237,31 @@ def migrate() -> None:
         logger.info("schema is at the latest revision")
 
 
+@app.command()
+def migration(
+    name: Annotated[str, typer.Argument(help="What it does, e.g. add_projects.")],
+) -> None:
+    """Write the next numbered migration (0005_NAME.py after 0004) from what the models add.
+
+    Compared against a scratch database at head on the embedded server (the one of `make
+    run`, running or not) or DATABASE_URL's server, then formatted with ruff. Refuses, and
+    writes nothing, when the models add nothing.
+    """
+    if not _REVISION_NAME.fullmatch(name):
+        raise typer.Exit(_fail("NAME must be 1-40 of a-z 0-9 _, starting with a letter."))
+    # Only here: a development command, which the service itself never needs.
+    from db_postgres_service.dev.revisions import RevisionError, write_revision
+
+    with database(scratch=True) as db:
+        try:
+            path, revision, after = write_revision(db.url, name)
+        except RevisionError as error:
+            raise typer.Exit(_fail(str(error))) from None
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            raise typer.Exit(_fail(f"Cannot use the database: {error}")) from None
+    typer.echo(f"Wrote {path} (revision {revision}, after {after}): read it, then keep it.")
+
+
 ScopeOption = Annotated[
     list[str],
     typer.Option(
@@ -227,18 +278,24 @@ def api_scopes() -> frozenset[str]:
     return RouteTable(create_app().routes).scopes
 
 
+def _declared(scopes: list[str]) -> list[str]:
+    """The scopes given, each one a route declares; else the command ends with one line."""
+    known = api_scopes()
+    unknown = sorted(set(scopes) - known)
+    if not scopes or unknown:
+        problem = f"No route needs the scope {unknown[0]!r}" if unknown else "No --scope given"
+        raise typer.Exit(_fail(f"{problem}; give one or more of: {', '.join(sorted(known))}"))
+    return sorted(set(scopes))
+
+
 @clients_app.command("create")
 def clients_create(name: str, scope: ScopeOption) -> None:
     """Create a key for NAME and print it once; a second key for NAME starts a rotation."""
     if not _CLIENT_NAME.fullmatch(name):
         raise typer.Exit(_fail("NAME must be 1-100 characters of A-Z a-z 0-9 _ . -"))
-    known = api_scopes()
-    unknown = sorted(set(scope) - known)
-    if not scope or unknown:
-        problem = f"No route needs the scope {unknown[0]!r}" if unknown else "No --scope given"
-        raise typer.Exit(_fail(f"{problem}; give one or more of: {', '.join(sorted(known))}"))
+    scopes = _declared(scope)
     with database() as db:
-        key = _run(create_client(db.url, name, scope))
+        key = _run(create_client(db.url, name, scopes))
     typer.echo(key)
     typer.secho("Store it now: only its hash is kept.", err=True, fg="yellow")
 
@@ -277,3 +334,25 @@ def clients_revoke(
     if not revoked:
         raise typer.Exit(_fail(f"No active key of {name!r} matched."))
     typer.echo(f"Revoked {revoked} key(s) of {name!r}.")
+
+
+@clients_app.command("grant")
+def clients_grant(name: str, scope: ScopeOption) -> None:
+    """Add scopes to every active key of NAME; every instance applies it within 5 s."""
+    scopes = _declared(scope)
+    with database() as db:
+        keys = _run(grant_scopes(db.url, name, scopes))
+    if not keys:
+        raise typer.Exit(_fail(f"No active key of {name!r}."))
+    typer.echo(f"Granted {', '.join(scopes)} to {keys} key(s) of {name!r}.")
+
+
+@clients_app.command("revoke-scope")
+def clients_revoke_scope(name: str, scope: ScopeOption) -> None:
+    """Remove scopes from every active key of NAME; every instance applies it within 5 s."""
+    scopes = _declared(scope)
+    with database() as db:
+        keys = _run(revoke_scopes(db.url, name, scopes))
+    if not keys:
+        raise typer.Exit(_fail(f"No active key of {name!r}."))
+    typer.echo(f"Revoked {', '.join(scopes)} from {keys} key(s) of {name!r}.")

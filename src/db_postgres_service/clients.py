@@ -40,3 +40,13 @@ async def list_clients(database_url: str) -> list[ClientKey]:
 async def revoke_client(database_url: str, name: str, key_prefix: str | None) -> int:
     async with _clients(database_url) as clients:
         return await clients.revoke(name, key_prefix)
+
+
+async def grant_scopes(database_url: str, name: str, scopes: list[str]) -> int:
+    async with _clients(database_url) as clients:
+        return await clients.grant(name, scopes)
+
+
+async def revoke_scopes(database_url: str, name: str, scopes: list[str]) -> int:
+    async with _clients(database_url) as clients:
+        return await clients.take(name, scopes)

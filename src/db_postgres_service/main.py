@@ -4,6 +4,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from importlib import metadata
 from typing import Any
 
 from fastapi import FastAPI
@@ -119,7 +120,8 @@ def create_app(
     app = DataService(
         title="db-postgres-service",
         summary="The one service through which business services read and write PostgreSQL data.",
-        version="1.0.0",
+        # The document describes this very package, so it carries its version.
+        version=metadata.version("db-postgres-service"),
         lifespan=lifespan,
         redirect_slashes=False,
         # Served from local assets by install_docs, not from FastAPI's CDN links.

@@ -1,8 +1,8 @@
 """The OpenAPI document: the problems of the bearer key on every operation that needs one (its
-scheme and scope come from the route's own declaration, api/scopes.py), the problem schemas
-with every problem type listed, the X-Request-ID every request may send and every response
-carries, and names for enum values that are no identifiers (`-created_at`), so that client
-generators model the whole document."""
+scheme and scope come from the route's own declaration, api/scopes.py) and that scope in its
+description, the problem schemas with every problem type listed, the X-Request-ID every
+request may send and every response carries, and names for enum values that are no
+identifiers (`-created_at`), so that client generators model the whole document."""
 
 import copy
 import re
@@ -76,6 +76,20 @@ def _without_null(parameter: dict[str, Any]) -> None:
         schema.update(kept[0])
 
 
+def _describe_scopes(operation: dict[str, Any]) -> None:
+    """Say in the description which scope the operation needs: Swagger UI shows a security
+    requirement only as its scheme's name ("apiKey"), but it shows the description."""
+    scopes = [
+        scope
+        for requirement in operation["security"]
+        for scheme_scopes in requirement.values()
+        for scope in scheme_scopes
+    ]
+    needed = f"Requires scope {', '.join(f'`{scope}`' for scope in scopes)}."
+    description = operation.get("description")
+    operation["description"] = f"{description}\n\n{needed}" if description else needed
+
+
 def _list_problem_types(schemas: dict[str, Any]) -> None:
     listed = "\n".join(f"- `{uri}`: {title}" for uri, title in problem_types().items())
     for schema in schemas.values():
@@ -104,6 +118,7 @@ def install_openapi(app: FastAPI) -> None:
                     if operation.get("security"):
                         for status, declared in problem_responses(*_AUTH_STATUSES).items():
                             responses.setdefault(str(status), declared)
+                        _describe_scopes(operation)
                     for response in responses.values():
                         headers = response.setdefault("headers", {})
                         headers.setdefault("X-Request-ID", copy.deepcopy(_REQUEST_ID_HEADER))

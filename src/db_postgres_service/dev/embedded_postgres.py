@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
-import logging
 import os
 import pwd
 import re
@@ -31,8 +30,6 @@ from urllib.parse import quote
 from db_postgres_service.core.runtime import parent_death_signal_setter
 
 __all__ = ["EmbeddedPostgres", "EmbeddedPostgresError", "find_postgres_bin", "running_url"]
-
-logger = logging.getLogger(__name__)
 
 _SUPERUSER = "postgres"
 _INSTALL_HINT = (
@@ -215,7 +212,6 @@ class EmbeddedPostgres:
         except BaseException:
             self.stop()
             raise
-        logger.info("PostgreSQL (pid %s) serves %s, log %s", self.pid, self.url, self.log_path)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Fast shutdown (SIGINT), then SIGKILL after ``timeout``; a no-op when not running."""

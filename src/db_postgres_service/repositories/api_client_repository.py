@@ -17,6 +17,23 @@ _REVOKE = """
     WHERE name = $1 AND revoked_at IS NULL AND ($2::text IS NULL OR key_prefix = $2::text)
     RETURNING id
 """
+# Scopes stay sorted and distinct as `clients create` stores them (in Python's order: "C").
+_GRANT = """
+    UPDATE api_clients
+    SET scopes = ARRAY(
+        SELECT DISTINCT s COLLATE "C" FROM unnest(scopes || $2::varchar[]) AS s ORDER BY 1
+    )
+    WHERE name = $1 AND revoked_at IS NULL
+    RETURNING id
+"""
+_TAKE = """
+    UPDATE api_clients
+    SET scopes = ARRAY(
+        SELECT s FROM unnest(scopes) AS s WHERE s <> ALL($2::varchar[]) ORDER BY s COLLATE "C"
+    )
+    WHERE name = $1 AND revoked_at IS NULL
+    RETURNING id
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +85,11 @@ class ApiClientRepository:
     async def revoke(self, name: str, key_prefix: str | None = None) -> int:
         """Revoke the client's active keys (or only the one with `key_prefix`); how many."""
         return len(await self.connection.fetch(_REVOKE, name, key_prefix))
+
+    async def grant(self, name: str, scopes: list[str]) -> int:
+        """Add `scopes` to each of the client's active keys; how many it has (0: none)."""
+        return len(await self.connection.fetch(_GRANT, name, scopes))
+
+    async def take(self, name: str, scopes: list[str]) -> int:
+        """Remove `scopes` from each of the client's active keys; how many it has (0: none)."""
+        return len(await self.connection.fetch(_TAKE, name, scopes))
