@@ -7,10 +7,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from db_postgres_service.api.resource import Resource
+from db_postgres_service.api.route_table import RouteTable
 from db_postgres_service.api.standard_routes import ServedResource
+from db_postgres_service.main import create_app
 from db_postgres_service.models.base import Base
 from db_postgres_service.resources import RESOURCES
 
@@ -41,6 +45,23 @@ def unmigrated_metadata() -> list[MetaData]:
         if metadata is not Base.metadata and all(metadata is not seen for seen in found):
             found.append(metadata)
     return found
+
+
+async def serve_test_resources(url: str) -> None:
+    """Ready a migrated database for ALL_RESOURCES: the test resources' tables, and their
+    scopes for the suite's key."""
+    scopes = RouteTable(create_app(resources=ALL_RESOURCES).routes).scopes
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.begin() as connection:
+            for metadata in unmigrated_metadata():
+                await connection.run_sync(metadata.create_all)
+            await connection.execute(
+                text("UPDATE api_clients SET scopes = :scopes WHERE name = 'tests'"),
+                {"scopes": sorted(scopes)},
+            )
+    finally:
+        await engine.dispose()
 
 
 @dataclass(frozen=True)

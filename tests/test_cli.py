@@ -1,9 +1,6 @@
 """The `db-postgres-service` command beside a running service, and run from anywhere."""
 
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,22 +11,7 @@ import pytest
 from db_postgres_service.cli import NO_DATABASE
 
 from .conftest import ThrowAwayDatabases
-from .serving import Service
-
-
-def _cli(*arguments: str, cwd: Path, **environment: str) -> subprocess.CompletedProcess[str]:
-    """The command as a user runs it: its own process, no DATABASE_URL unless given."""
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(environment, NO_COLOR="1")
-    return subprocess.run(
-        [sys.executable, "-m", "db_postgres_service", *arguments],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from .serving import Service, run_cli
 
 
 @pytest.fixture
@@ -44,7 +26,7 @@ def elsewhere() -> Iterator[Path]:
 def test_clients_create_beside_a_running_service_gives_a_key_it_accepts(
     service: Service,
 ) -> None:
-    created = _cli("clients", "create", "billing", "--scope", "users:read", cwd=service.workdir)
+    created = run_cli("clients", "create", "billing", "--scope", "users:read", cwd=service.workdir)
 
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
@@ -52,7 +34,7 @@ def test_clients_create_beside_a_running_service_gives_a_key_it_accepts(
         f"{service.base_url}/api/v1/users", headers={"Authorization": f"Bearer {key}"}
     )
     assert answered.status_code == 200
-    listed = _cli("clients", "list", cwd=service.workdir)
+    listed = run_cli("clients", "list", cwd=service.workdir)
     assert listed.returncode == 0, listed.stderr
     assert [line.split("\t")[0] for line in listed.stdout.splitlines()] == ["billing", "dev"]
 
@@ -62,7 +44,7 @@ def test_the_cli_leaves_the_running_service_s_postgres_running(
 ) -> None:
     postmaster = service.postmaster_pid()
 
-    listed = _cli("clients", "list", cwd=service.workdir)
+    listed = run_cli("clients", "list", cwd=service.workdir)
 
     assert listed.returncode == 0, listed.stderr
     assert service.postmaster_pid() == postmaster
@@ -73,7 +55,7 @@ def test_the_cli_leaves_the_running_service_s_postgres_running(
 def test_from_a_folder_without_data_it_says_no_database_is_configured(
     elsewhere: Path, command: list[str]
 ) -> None:
-    result = _cli(*command, cwd=elsewhere)
+    result = run_cli(*command, cwd=elsewhere)
 
     assert result.returncode == 1
     assert result.stderr.strip() == NO_DATABASE
@@ -86,7 +68,7 @@ def test_on_a_database_without_schema_it_says_to_migrate_first(
 ) -> None:
     empty = databases.create(migrated=False)
 
-    result = _cli("clients", "list", cwd=elsewhere, DATABASE_URL=empty)
+    result = run_cli("clients", "list", cwd=elsewhere, DATABASE_URL=empty)
 
     assert result.returncode == 1
     assert result.stderr.strip() == (
@@ -95,7 +77,7 @@ def test_on_a_database_without_schema_it_says_to_migrate_first(
 
 
 def test_an_unreachable_database_is_one_line_not_a_traceback(elsewhere: Path) -> None:
-    result = _cli(
+    result = run_cli(
         "clients",
         "list",
         cwd=elsewhere,

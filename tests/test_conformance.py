@@ -16,13 +16,12 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from db_postgres_service.api.route_table import RouteTable
 from db_postgres_service.api.standard import QueryFilter
 from db_postgres_service.main import create_app
 
 from .conftest import ThrowAwayDatabases, make_settings
 from .helpers import assert_problem, engine_for, http_client
-from .registered import ALL_RESOURCES, Standard, standard_resources, unmigrated_metadata
+from .registered import ALL_RESOURCES, Standard, serve_test_resources, standard_resources
 
 STANDARD = standard_resources()
 ORDERS = ["id", "-id", "created_at", "-created_at"]
@@ -41,6 +40,7 @@ async def service(
     request: pytest.FixtureRequest, databases: ThrowAwayDatabases
 ) -> AsyncIterator[Service]:
     url = await databases.acreate()
+    await serve_test_resources(url)
     fast_lane = request.param == "fast lane"
     app = create_app(make_settings(url, fast_lane=fast_lane), ALL_RESOURCES)
     strict = create_app(
@@ -52,14 +52,6 @@ async def service(
         http_client(httpx.ASGITransport(app=app)) as client,
         http_client(httpx.ASGITransport(app=strict)) as strict_client,
     ):
-        async with engine_for(app).begin() as connection:
-            for metadata in unmigrated_metadata():
-                await connection.run_sync(metadata.create_all)
-            # The suite's key may do whatever these apps declare, the test resources' scopes too.
-            await connection.execute(
-                text("UPDATE api_clients SET scopes = :scopes WHERE name = 'tests'"),
-                {"scopes": sorted(RouteTable(app.routes).scopes)},
-            )
         yield Service(client, strict_client, app)
 
 

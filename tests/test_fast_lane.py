@@ -21,15 +21,12 @@ from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
-from db_postgres_service.api.route_table import RouteTable
 from db_postgres_service.main import create_app
 
 from .conftest import ThrowAwayDatabases, make_settings
 from .helpers import emptying, engine_for, http_client
-from .registered import ALL_RESOURCES, Standard, standard_resources, unmigrated_metadata
+from .registered import ALL_RESOURCES, Standard, serve_test_resources, standard_resources
 
 BODY_LIMIT = 2048
 # Cheap to verify, and outdated: a login with it is re-hashed, as the contract asks.
@@ -54,24 +51,10 @@ class Pair:
     seeded: frozenset[str]
 
 
-async def _serve_test_resources(url: str) -> None:
-    """The test resources' tables, and their scopes for the suite's key."""
-    engine = create_async_engine(url, poolclass=NullPool)
-    scopes = RouteTable(create_app(make_settings(url), ALL_RESOURCES).routes).scopes
-    async with engine.begin() as connection:
-        for metadata in unmigrated_metadata():
-            await connection.run_sync(metadata.create_all)
-        await connection.execute(
-            text("UPDATE api_clients SET scopes = :scopes WHERE name = 'tests'"),
-            {"scopes": sorted(scopes)},
-        )
-    await engine.dispose()
-
-
 @pytest.fixture(scope="module")
 async def pair(databases: ThrowAwayDatabases) -> AsyncIterator[Pair]:
     original = await databases.acreate()
-    await _serve_test_resources(original)
+    await serve_test_resources(original)
     copy = await databases.acreate(copy_of=original)
     fast = create_app(make_settings(original, max_body_bytes=BODY_LIMIT), ALL_RESOURCES)
     plain = create_app(

@@ -8,6 +8,7 @@ The document must also be exact about validity: schema-valid input is accepted a
 input is refused.
 """
 
+import asyncio
 import itertools
 import re
 from collections.abc import Iterator
@@ -24,11 +25,13 @@ from db_postgres_service.core.config import Settings
 from db_postgres_service.main import create_app
 
 from .helpers import TEST_API_KEY
+from .registered import ALL_RESOURCES, serve_test_resources
 
 AUTHORIZATION = {"Authorization": f"Bearer {TEST_API_KEY}"}
 # The document as /openapi.json serves it (test_the_fuzzed_document_is_the_served_one checks
-# that), built here because the tests are generated at collection time, before any database.
-DOCUMENT = create_app(Settings()).openapi()
+# that), built here because the tests are generated at collection time, before any database:
+# every resource's operations, the test resources' too.
+DOCUMENT = create_app(Settings(), ALL_RESOURCES).openapi()
 # Every list that pages with a cursor, whichever resource it belongs to.
 PAGED = sorted(
     path
@@ -97,7 +100,8 @@ _KEY_SUFFIXES = itertools.count()
 def live_app(database_url: str) -> Iterator[FastAPI]:
     """An app of its own: Schemathesis runs the lifespan in its own event-loop thread, so the
     engine's connections belong to that loop, not to the loop of the suite's `app` fixture."""
-    app = create_app(Settings(database_url=database_url))
+    asyncio.run(serve_test_resources(database_url))
+    app = create_app(Settings(database_url=database_url), ALL_RESOURCES)
     try:
         yield app
     finally:
@@ -107,7 +111,7 @@ def live_app(database_url: str) -> Iterator[FastAPI]:
 def test_the_fuzzed_document_is_the_served_one(live_app: FastAPI) -> None:
     served = schemathesis.openapi.from_asgi("/openapi.json", live_app, config=CONFIG)
 
-    assert served.raw_schema == create_app(Settings()).openapi()
+    assert served.raw_schema == create_app(Settings(), ALL_RESOURCES).openapi()
     assert {operation.ok().label for operation in served.get_all_operations()} == {
         operation.ok().label for operation in schema.get_all_operations()
     }

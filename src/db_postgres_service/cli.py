@@ -6,7 +6,7 @@ import os
 import re
 import resource
 import tempfile
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -340,10 +340,7 @@ def clients_revoke(
 def clients_grant(name: str, scope: ScopeOption) -> None:
     """Add scopes to every active key of NAME; every instance applies it within 5 s."""
     scopes = _declared(scope)
-    with database() as db:
-        keys = _run(grant_scopes(db.url, name, scopes))
-    if not keys:
-        raise typer.Exit(_fail(f"No active key of {name!r}."))
+    keys = _change_scopes(name, grant_scopes, scopes)
     typer.echo(f"Granted {', '.join(scopes)} to {keys} key(s) of {name!r}.")
 
 
@@ -351,8 +348,16 @@ def clients_grant(name: str, scope: ScopeOption) -> None:
 def clients_revoke_scope(name: str, scope: ScopeOption) -> None:
     """Remove scopes from every active key of NAME; every instance applies it within 5 s."""
     scopes = _declared(scope)
+    keys = _change_scopes(name, revoke_scopes, scopes)
+    typer.echo(f"Revoked {', '.join(scopes)} from {keys} key(s) of {name!r}.")
+
+
+def _change_scopes(
+    name: str, change: Callable[[str, str, list[str]], Coroutine[Any, Any, int]], scopes: list[str]
+) -> int:
+    """How many active keys of NAME `change` applied to; the command ends if none."""
     with database() as db:
-        keys = _run(revoke_scopes(db.url, name, scopes))
+        keys = _run(change(db.url, name, scopes))
     if not keys:
         raise typer.Exit(_fail(f"No active key of {name!r}."))
-    typer.echo(f"Revoked {', '.join(scopes)} from {keys} key(s) of {name!r}.")
+    return keys

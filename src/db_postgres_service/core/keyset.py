@@ -2,7 +2,6 @@
 once per shape. Every value is a parameter; names (tables, columns, conditions) come only
 from the feature's own declarations, never from a request."""
 
-import datetime
 import functools
 from dataclasses import dataclass
 from enum import StrEnum
@@ -34,14 +33,6 @@ class PageOrder(StrEnum):
     @property
     def by_creation(self) -> bool:
         return self in {PageOrder.CREATED_AT, PageOrder.CREATED_AT_DESC}
-
-
-@dataclass(frozen=True, slots=True)
-class Keyset:
-    """Where a page ended: the last row's id and, in the creation orders, its creation time."""
-
-    id: int
-    created_at: datetime.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,17 +67,16 @@ class TableRepository:
         """The row whose `field` matches `value` by `condition` (`$1` the value, `$2` the
         parent's id for a lookup unique per parent); 404 naming the parent when it is the
         parent that does not exist."""
-        parent = self.table.parent
         arguments: list[Any] = [value]
         if parent_id is not None:
             if not is_id(parent_id):
-                raise self._parent(parent_id)
+                raise self._parent_table().missing(parent_id)
             arguments.append(parent_id)
         row = None
         if storable(value):
             row = await self.connection.fetchrow(self.table.sql.where(condition), *arguments)
         if row is None:
-            if parent is not None and parent_id is not None:
+            if parent_id is not None:
                 await self.require_parent(parent_id)
             raise NotFound(f"No {self.table.noun} has this {field}.", missing=self.table.noun)
         return row
@@ -131,9 +130,6 @@ class TableRepository:
         parent = self.table.parent
         assert parent is not None, "only a nested resource has a parent to check"
         return parent
-
-    def _parent(self, parent_id: int) -> NotFound:
-        return self._parent_table().missing(parent_id)
 
 
 def _versions(expected: ExpectedVersions) -> list[int] | None:
