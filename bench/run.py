@@ -12,8 +12,9 @@ bench/results/latest.png.
 
 Settings (environment): BENCH_DURATION (15 s per measured run), BENCH_WARMUP (5 s, discarded,
 before each), BENCH_CONNECTIONS (16,64,256), BENCH_SCENARIOS (all: by_id, org_by_id, by_username,
-list, members, patch, create, overload, batch, pgbench, rss; org_by_id and members, routes the
-baseline lacks, run on the service alone), BENCH_SKIP_BASELINE, BENCH_OVERLOAD_SECONDS
+list, org_list, members, patch, create, org_create, overload, batch, pgbench, rss; the org_*
+scenarios and members, routes the baseline lacks, run on the service alone, each org_* one right
+after its user counterpart), BENCH_SKIP_BASELINE, BENCH_OVERLOAD_SECONDS
 (20), BENCH_RSS_SECONDS (60), BENCH_RSS_TOLERANCE_MIB (10), BENCH_BATCH_REQUESTS (20),
 BENCH_ROUNDS (1: pairs of runs per scenario, the median pair is reported), BENCH_THREADS (2),
 DATABASE_URL (a server to create the two databases on; an embedded PostgreSQL without it).
@@ -37,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness.chart import write_chart
 from bench.harness.config import (
+    ORGANIZATION_COUNTERPARTS,
     REPO_DIR,
     RESULTS_DIR,
     SERVICE_ONLY_SCENARIOS,
@@ -124,13 +126,20 @@ def _run_line(scenario: str, target: Target, result: WrkResult) -> str:
 def _compare(service: Target, baseline: Target | None, config: BenchConfig) -> list[Comparison]:
     """Each scenario and connection count on both servers back to back, so that both see the
     same machine (it is shared and noisy). With several rounds the order alternates and the
-    round with the median ratio is reported. GET organization by id runs right after each
-    GET user by id on the service, so that the two resources are compared round by round."""
+    round with the median ratio is reported. The organizations' counterpart of a user scenario
+    (GET by id, the first page, create) runs right after the user's on the service, so that the
+    two resources are compared round by round."""
     comparisons = []
-    paired = "org_by_id" in config.wrk_scenarios and "by_id" in config.wrk_scenarios
-    for scenario in config.wrk_scenarios:
-        if paired and scenario == "org_by_id":
+    chosen = config.wrk_scenarios
+    counterparts = {
+        user: organization
+        for user, organization in ORGANIZATION_COUNTERPARTS.items()
+        if user in chosen and organization in chosen
+    }
+    for scenario in chosen:
+        if scenario in counterparts.values():
             continue
+        follower_scenario = counterparts.get(scenario)
         for connections in config.connections:
             rounds, followers = [], []
             for number in range(config.rounds):
@@ -141,9 +150,9 @@ def _compare(service: Target, baseline: Target | None, config: BenchConfig) -> l
                     if target is None:
                         continue
                     measured[target.name] = _measure(target, scenario, connections, config)
-                    if paired and scenario == "by_id" and target is service:
-                        follower = _measure(service, "org_by_id", connections, config)
-                        followers.append(Comparison("org_by_id", connections, follower, None))
+                    if follower_scenario and target is service:
+                        follower = _measure(service, follower_scenario, connections, config)
+                        followers.append(Comparison(follower_scenario, connections, follower, None))
                 rounds.append(
                     Comparison(scenario, connections, measured["service"], measured.get("baseline"))
                 )

@@ -16,10 +16,14 @@ _BASELINE = "#aaaaaa"
 _WIDTH = 0.38
 _SHORT_TITLES = {
     "by_id": "GET by id",
+    "org_by_id": "GET org\nby id",
     "by_username": "GET by\nusername",
     "list": "list\n(limit 50)",
+    "org_list": "org list\n(limit 50)",
+    "members": "org\nmembers",
     "patch": "PATCH",
     "create": "POST\ncreate",
+    "org_create": "POST org\ncreate",
 }
 
 

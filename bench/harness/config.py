@@ -20,9 +20,22 @@ MEMBERS_PER_ORGANIZATION = 10
 BCRYPT_HASH = "$2b$12$GhvMmNVjRW29ulnudl.LbuAnUtN/LRfe1JsBm1Xu6LE3059z5Tr8m"
 
 # wrk scenarios, in the order they run: reads first, so writes cannot change what they read.
-WRK_SCENARIOS = ("by_id", "org_by_id", "by_username", "list", "members", "patch", "create")
+WRK_SCENARIOS = (
+    "by_id",
+    "org_by_id",
+    "by_username",
+    "list",
+    "org_list",
+    "members",
+    "patch",
+    "create",
+    "org_create",
+)
+# The organizations' counterpart of a user scenario: in each round it runs on the service right
+# after the user's, and is judged against it (results.py, ORGANIZATION_PARITY).
+ORGANIZATION_COUNTERPARTS = {"by_id": "org_by_id", "list": "org_list", "create": "org_create"}
 # Scenarios of routes the baseline does not have: the service alone.
-SERVICE_ONLY_SCENARIOS = frozenset({"org_by_id", "members"})
+SERVICE_ONLY_SCENARIOS = frozenset({*ORGANIZATION_COUNTERPARTS.values(), "members"})
 # overload runs right after the wrk scenarios (it compares with by_id @64 of the same run).
 OTHER_SCENARIOS = ("overload", "batch", "pgbench", "rss")
 ALL_SCENARIOS = WRK_SCENARIOS + OTHER_SCENARIOS
@@ -33,8 +46,10 @@ SCENARIO_TITLES = {
     "members": "GET organization members",
     "by_username": "GET by_username",
     "list": "list (limit 50)",
+    "org_list": "organization list (limit 50)",
     "patch": "PATCH password_hash",
     "create": "POST create (password_hash)",
+    "org_create": "POST organization create",
 }
 
 

@@ -5,7 +5,7 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from bench.harness.config import SCENARIO_TITLES, BenchConfig
+from bench.harness.config import ORGANIZATION_COUNTERPARTS, SCENARIO_TITLES, BenchConfig
 from bench.harness.database import printable
 from bench.harness.load import BatchResult, PgbenchResult, WrkResult
 from bench.harness.memory import MemoryResult
@@ -25,7 +25,8 @@ BY_ID_P99_MS = 30.0
 OTHER_READS_RATIO = 4.0
 CREATE_RATIO = 3.0
 BATCH_P50_MS = 150.0
-# GET organization by id: at least this share of GET user by id's req/s in the same run.
+# GET by id, the first page and create of organizations: at least this share of the users'
+# req/s in the same run (round by round).
 ORGANIZATION_PARITY = 0.9
 # Connection accounting (bench/harness/sockets.py): samples with a non-empty accept queue
 # tolerated per run. The first sample may catch wrk's connections in the middle of their
@@ -199,17 +200,20 @@ def _by_id_check(results: RunResults) -> list[Check]:
     return [*checks, Check("PASS" if passed else "FAIL", name, detail)]
 
 
-def _organization_parity_check(results: RunResults) -> Check:
+def _organization_parity_check(results: RunResults, user_scenario: str) -> Check:
     """The second resource is served as fast as the first: the house gives every resource
-    the same path (README, "Adding a resource"). Each round runs GET organization by id right
-    after GET user by id (bench/run.py); the median of the rounds' ratios is judged."""
+    the same path (README, "Adding a resource"). Each round runs the organizations'
+    counterpart right after the user scenario (bench/run.py); the median of the rounds'
+    ratios is judged."""
     connections = results.target_connections
+    organization_scenario = ORGANIZATION_COUNTERPARTS[user_scenario]
     name = (
-        f"GET organization by id @{connections} conns: >= {ORGANIZATION_PARITY:.0%} of "
-        "GET user by id req/s, round by round"
+        f"{SCENARIO_TITLES[organization_scenario]} @{connections} conns: "
+        f">= {ORGANIZATION_PARITY:.0%} of the users' {SCENARIO_TITLES[user_scenario]} req/s, "
+        "round by round"
     )
-    users = results.find("by_id", connections)
-    organizations = results.find("org_by_id", connections)
+    users = results.find(user_scenario, connections)
+    organizations = results.find(organization_scenario, connections)
     if users is None or organizations is None:
         return Check("SKIP", name, "scenario not run")
     pairs = list(
@@ -387,7 +391,7 @@ def evaluate(results: RunResults) -> list[Check]:
         _ratio_check(results, "by_username", OTHER_READS_RATIO),
         _ratio_check(results, "list", OTHER_READS_RATIO),
         _ratio_check(results, "create", CREATE_RATIO),
-        _organization_parity_check(results),
+        *(_organization_parity_check(results, user) for user in ORGANIZATION_COUNTERPARTS),
         _batch_check(results),
         _memory_check(results),
         _no_errors_check(results),

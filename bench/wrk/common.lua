@@ -55,6 +55,23 @@ function M.random_organization_id()
   return math.random(1, M.seeded_organizations)
 end
 
+-- Thread state: a name no other request of any run uses (run nonce + thread + counter), in
+-- lower case letters and digits, so that it is a valid username, email local part and slug.
+local created = 0
+function M.unique_name()
+  created = created + 1
+  return string.format("b%st%dn%d", M.nonce, thread_id, created)
+end
+
+-- The same GET every time, so wrk builds it once: for a script without request().
+function M.fixed_get(path)
+  wrk.method = "GET"
+  wrk.path = path
+  for name, value in pairs(M.headers(false)) do
+    wrk.headers[name] = value
+  end
+end
+
 -- Main state, once at the end: the run's figures as the members of a JSON object (without
 -- braces). Latencies are in microseconds. errors.status counts the responses with a status
 -- >= 400; the others are socket errors and timeouts.

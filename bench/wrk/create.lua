@@ -6,11 +6,9 @@ local common = require("common")
 setup, init, done = common.setup, common.init, common.done
 
 local headers = common.headers(true)
-local counter = 0
 
 function request()
-  counter = counter + 1
-  local name = string.format("b%st%dn%d", common.nonce, thread_id, counter)
+  local name = common.unique_name()
   local body = string.format(
     '{"email": "%s@example.com", "username": "%s", "password_hash": "%s"}',
     name, name, common.hash)

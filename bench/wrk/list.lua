@@ -4,8 +4,4 @@ local common = require("common")
 
 setup, done = common.setup, common.done
 
-wrk.method = "GET"
-wrk.path = common.users .. "?limit=50"
-for name, value in pairs(common.headers(false)) do
-  wrk.headers[name] = value
-end
+common.fixed_get(common.users .. "?limit=50")
