@@ -7,7 +7,8 @@ make more rows; a nested resource is created under a parent made the same way.
 """
 
 import typing
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from db_postgres_service.api.resource import Resource
 from db_postgres_service.api.standard import QueryFilter
 from db_postgres_service.main import create_app
 
@@ -35,17 +37,14 @@ class Service:
     app: FastAPI
 
 
-@pytest.fixture(scope="module", params=["fast lane", "FastAPI routes"])
-async def service(
-    request: pytest.FixtureRequest, databases: ThrowAwayDatabases
+@asynccontextmanager
+async def serving(
+    url: str, resources: Sequence[Resource], *, fast_lane: bool
 ) -> AsyncIterator[Service]:
-    url = await databases.acreate()
+    """`resources` served on the migrated database `url`, as they are and with REQUIRE_IF_MATCH."""
     await serve_test_resources(url)
-    fast_lane = request.param == "fast lane"
-    app = create_app(make_settings(url, fast_lane=fast_lane), ALL_RESOURCES)
-    strict = create_app(
-        make_settings(url, fast_lane=fast_lane, require_if_match=True), ALL_RESOURCES
-    )
+    app = create_app(make_settings(url, fast_lane=fast_lane), resources)
+    strict = create_app(make_settings(url, fast_lane=fast_lane, require_if_match=True), resources)
     async with (
         app.router.lifespan_context(app),
         strict.router.lifespan_context(strict),
@@ -53,6 +52,15 @@ async def service(
         http_client(httpx.ASGITransport(app=strict)) as strict_client,
     ):
         yield Service(client, strict_client, app)
+
+
+@pytest.fixture(scope="module", params=["fast lane", "FastAPI routes"])
+async def service(
+    request: pytest.FixtureRequest, databases: ThrowAwayDatabases
+) -> AsyncIterator[Service]:
+    url = await databases.acreate()
+    async with serving(url, ALL_RESOURCES, fast_lane=request.param == "fast lane") as service:
+        yield service
 
 
 @pytest.fixture(autouse=True)
