@@ -104,7 +104,8 @@ def _title(noun: str) -> str:
 
 
 def _a(noun: str) -> str:
-    return f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"
+    # By the first letter's sound in the nouns a table names: "an organization", but "a user".
+    return f"an {noun}" if noun[0] in "aeio" else f"a {noun}"
 
 
 def _noun(table: Table) -> str:
