@@ -31,6 +31,7 @@ from db_postgres_service.core.migrations import upgrade_to_head
 from db_postgres_service.dev.embedded_postgres import EmbeddedPostgres
 from db_postgres_service.main import create_app
 
+from .events import replay_mismatches
 from .helpers import (
     TEST_API_KEY,
     Database,
@@ -179,6 +180,24 @@ async def _empty_tables(request: pytest.FixtureRequest) -> None:
     databases: ThrowAwayDatabases = request.getfixturevalue("databases")
     async with engine_for(application).begin() as connection:
         await connection.execute(emptying(databases.seeded))
+
+
+@pytest.fixture(autouse=True)
+async def _every_change_is_reported(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """After each test that used the app, the change feed replayed gives the tables as they
+    are: whatever routes the test called, every committed change wrote its event."""
+    yield
+    if "app" not in request.fixturenames or request.node.get_closest_marker(
+        "writes_around_the_service"
+    ):
+        return
+    application: FastAPI = request.getfixturevalue("app")
+    connection = await asyncpg.connect(asyncpg_dsn(application.state.settings.database_url))
+    try:
+        mismatches = await replay_mismatches(connection, application.state.outbox)
+    finally:
+        await connection.close()
+    assert not mismatches, "changes the feed did not report:\n" + "\n".join(mismatches)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from db_postgres_service.api.standard import QueryFilter
 from db_postgres_service.main import create_app
 
 from .conftest import ThrowAwayDatabases, make_settings
+from .events import changes, events
 from .helpers import assert_problem, engine_for, http_client
 from .registered import ALL_RESOURCES, Standard, serve_test_resources, standard_resources
 
@@ -65,7 +66,7 @@ async def service(
 
 @pytest.fixture(autouse=True)
 async def _empty(service: Service) -> None:
-    tables = {each.served.plural for each in STANDARD} | {"idempotency_keys"}
+    tables = {each.served.plural for each in STANDARD} | {"idempotency_keys", "events"}
     async with engine_for(service.app).begin() as connection:
         await connection.execute(
             text(f"TRUNCATE {', '.join(sorted(tables))} RESTART IDENTITY CASCADE")
@@ -391,4 +392,92 @@ async def test_a_nested_create_or_list_under_an_unknown_parent_is_404_naming_it(
 
     assert resource.parent is not None
     assert assert_problem(response, 404, "not-found")["missing"] == resource.parent.noun
+    assert await _count(service, resource) == 0
+
+
+# --- the change feed ------------------------------------------------------------------------------
+
+
+def _subject(resource: Standard, row_id: int) -> str:
+    return f"{resource.served.plural}/{row_id}"
+
+
+@each_resource()
+async def test_create_patch_and_delete_each_report_the_row_as_the_response_showed_it(
+    service: Service, resource: Standard
+) -> None:
+    path = await _collection(service.client, resource)
+    created = await _create(service.client, resource, path)
+    item = _item(resource, created["id"])
+    changed = (await service.client.patch(item, json=_change(resource))).json()
+    before = len(await events(service.client))
+
+    await service.client.delete(item)
+
+    subject = _subject(resource, created["id"])
+    noun = resource.served.noun
+    found = [event for event in await events(service.client) if event["subject"] == subject]
+    assert [(event["type"], event["data"]) for event in found] == [
+        (f"{noun}.created", created),
+        (f"{noun}.updated", changed),
+        (f"{noun}.deleted", changed),
+    ]
+    assert len(await events(service.client)) == before + 1
+
+
+@each_resource()
+async def test_a_refused_write_reports_nothing(service: Service, resource: Standard) -> None:
+    path = await _collection(service.client, resource)
+    row = await _create(service.client, resource, path)
+    item = _item(resource, row["id"])
+    before = await events(service.client)
+    stale = {"If-Match": '"7"'}
+
+    refused = [
+        await service.client.patch(item, json=_change(resource), headers=stale),
+        await service.client.delete(item, headers=stale),
+    ]
+    if resource.unique_fields():
+        refused.append(await service.client.post(path, json=resource.body(0)))
+
+    assert [response.status_code for response in refused] == [412, 412, 409][: len(refused)]
+    assert await events(service.client) == before
+
+
+@each_resource()
+async def test_an_idempotent_replay_reports_nothing_more(
+    service: Service, resource: Standard
+) -> None:
+    path = await _collection(service.client, resource)
+    before = len(await events(service.client))
+    headers = {"Idempotency-Key": "once"}
+
+    first = await service.client.post(path, json=resource.body(0), headers=headers)
+    await service.client.post(path, json=resource.body(0), headers=headers)
+
+    assert changes((await events(service.client))[before:]) == [
+        (f"{resource.served.noun}.created", _subject(resource, first.json()["id"]))
+    ]
+
+
+@pytest.mark.parametrize("resource", NESTED, ids=[each.name for each in NESTED])
+async def test_deleting_a_parent_reports_each_child_it_removes(
+    service: Service, resource: Standard
+) -> None:
+    assert resource.parent is not None
+    parent = Standard(resource.parent, None)
+    parent_row = await _create(service.client, parent, parent.collection(None))
+    path = resource.collection(parent_row["id"])
+    children = [await _create(service.client, resource, path, number) for number in range(2)]
+    before = len(await events(service.client))
+
+    response = await service.client.delete(_item(parent, parent_row["id"]))
+
+    assert response.status_code == 204
+    reported = changes((await events(service.client))[before:])
+    noun = resource.served.noun
+    assert sorted(reported) == sorted(
+        [(f"{noun}.deleted", _subject(resource, child["id"])) for child in children]
+        + [(f"{parent.served.noun}.deleted", _subject(parent, parent_row["id"]))]
+    )
     assert await _count(service, resource) == 0

@@ -154,6 +154,7 @@ async def test_a_different_password_is_a_different_body(
     assert await db.scalar("SELECT count(*) FROM users") == 1
 
 
+@pytest.mark.writes_around_the_service
 async def test_a_stored_409_is_replayed_with_the_first_request_id_even_after_the_conflict_is_gone(
     client: httpx.AsyncClient, db: Database, app: FastAPI
 ) -> None:
@@ -173,6 +174,7 @@ async def test_a_stored_409_is_replayed_with_the_first_request_id_even_after_the
     assert await db.scalar("SELECT count(*) FROM users") == 0
 
 
+@pytest.mark.writes_around_the_service
 async def test_a_stored_batch_409_is_replayed_with_its_index_even_after_the_conflict_is_gone(
     client: httpx.AsyncClient, db: Database, app: FastAPI
 ) -> None:
@@ -342,6 +344,7 @@ async def test_an_expired_key_is_new_again_and_the_request_runs_again(
     assert await db.rows("SELECT status FROM idempotency_keys") == [{"status": 409}]
 
 
+@pytest.mark.writes_around_the_service
 async def test_an_expired_key_creates_anew_once_the_user_is_gone(
     client: httpx.AsyncClient, db: Database, app: FastAPI
 ) -> None:

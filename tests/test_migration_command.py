@@ -32,6 +32,10 @@ from .helpers import asyncpg_dsn
 from .serving import Service, serving_embedded
 
 CHECKOUT = Path(__file__).resolve().parent.parent
+# The project's last revision, and the number the next one gets.
+LAST = ScriptDirectory(str(CHECKOUT / "alembic")).get_current_head()
+assert LAST is not None
+NEXT = f"{int(LAST) + 1:04d}"
 # The command, with its migrations pointed at the copy and, with "projects", one table more.
 _MIGRATION = """
 import sys
@@ -144,11 +148,11 @@ def columns(url: str, table: str) -> list[str]:
 
 
 def written(checkout: Path, name: str) -> str:
-    path = checkout / "alembic" / "versions" / f"0005_{name}.py"
-    return f"Wrote {path} (revision 0005, after 0004): read it, then keep it.\n"
+    path = checkout / "alembic" / "versions" / f"{NEXT}_{name}.py"
+    return f"Wrote {path} (revision {NEXT}, after {LAST}): read it, then keep it.\n"
 
 
-def test_a_model_change_becomes_revision_0005_after_0004_and_passes_lint(
+def test_a_model_change_becomes_the_next_numbered_revision_and_passes_lint(
     checkout: Path, workdir: Path, server_url: str, databases: ThrowAwayDatabases
 ) -> None:
     before = revisions(checkout)
@@ -157,13 +161,13 @@ def test_a_model_change_becomes_revision_0005_after_0004_and_passes_lint(
 
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout == written(checkout, "add_projects")
-    assert revisions(checkout) - before == {"0005_add_projects.py"}
+    assert revisions(checkout) - before == {f"{NEXT}_add_projects.py"}
     scripts = ScriptDirectory(str(checkout / "alembic"))
-    assert scripts.get_current_head() == "0005"
-    revision = scripts.get_revision("0005")
+    assert scripts.get_current_head() == NEXT
+    revision = scripts.get_revision(NEXT)
     assert revision is not None
-    assert (revision.revision, revision.down_revision) == ("0005", "0004")
-    path = checkout / "alembic" / "versions" / "0005_add_projects.py"
+    assert (revision.revision, revision.down_revision) == (NEXT, LAST)
+    path = checkout / "alembic" / "versions" / f"{NEXT}_add_projects.py"
     # With the copied pyproject.toml, exactly as `make lint` checks the checkout's.
     checked = ruff("check", str(path), cwd=checkout)
     assert checked.returncode == 0, checked.stdout

@@ -17,6 +17,8 @@ from .conftest import ThrowAwayDatabases, make_settings
 from .helpers import assert_problem, create, engine_for, http_client
 
 ORDERS = ["id", "-id", "created_at", "-created_at"]
+# Lists are read here of many users seeded by SQL, faster than creating each through the API.
+pytestmark = pytest.mark.writes_around_the_service
 
 
 _INSERT_USERS = text(

@@ -31,8 +31,11 @@ from db_postgres_service.core.database import (
 )
 from db_postgres_service.core.logging import configure_logging, stop_logging
 from db_postgres_service.core.migrations import head_revision
+from db_postgres_service.core.outbox import Outbox
 from db_postgres_service.core.runtime import settle_garbage_collector, stop_with_server
 from db_postgres_service.core.security import PasswordHasher
+from db_postgres_service.events.retention import RetentionSweeper
+from db_postgres_service.events.watcher import FeedWatcher
 from db_postgres_service.resources import RESOURCES
 
 logger = logging.getLogger("db_postgres_service")
@@ -93,6 +96,7 @@ def create_app(
 ) -> FastAPI:
     """The service, serving `resources` (resources.py: all of them)."""
     settings = settings or Settings()
+    outbox = Outbox(source for resource in resources for source in resource.event_sources)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -104,6 +108,11 @@ def create_app(
         app.state.password_hasher = hasher
         app.state.authenticator = ClientAuthenticator(app.state.statement_pool)
         app.state.schema_head = head_revision()
+        app.state.outbox = outbox
+        app.state.feed_watcher = FeedWatcher(
+            app.state.statement_pool, settings.event_poll_interval_ms / 1000
+        )
+        sweeper = RetentionSweeper(app.state.statement_pool, settings)
         stop_with_server()
         forget_dead_workers()
         settle_garbage_collector()
@@ -111,6 +120,8 @@ def create_app(
         try:
             yield
         finally:
+            await sweeper.close()
+            await app.state.feed_watcher.close()
             hasher.close()
             await app.state.statement_pool.close()
             await app.state.probe_pool.close()

@@ -5,11 +5,14 @@ unanswered); what is bounded here is the work. A request that cannot start withi
 budget is answered 503 with `Retry-After` at once and never runs later, so a caller that has
 given up cannot have its write land afterwards. A queued request whose caller hangs up is
 dropped before it starts. Probes are exempt: they must answer while the worker is saturated.
+A request that only waits (a long poll of the change feed) steps aside meanwhile
+(`Admission.stepped_aside`), so that hundreds of them take no place from work.
 """
 
 import asyncio
 from collections import deque
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -146,12 +149,31 @@ class AdmissionMiddleware:
             if watch is None:
                 return
             receive = watch.receive
+        admission = Admission(self)
+        scope["state"]["admission"] = admission
         try:
             await self.app(scope, receive, send)
         finally:
-            self._pass_turn_on()
+            admission.leave()
 
-    def _pass_turn_on(self) -> None:
+    async def rejoin(self) -> None:
+        """Take a place again, after the longest-waiting requests; no budget: the request
+        has started, and its caller waits for its answer."""
+        if self._running < self._limit and not self._waiting:
+            self._running += 1
+            return
+        turn: _Turn = asyncio.get_running_loop().create_future()
+        self._waiting.append(turn)
+        try:
+            await turn
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                self.pass_turn_on()
+            elif turn in self._waiting:
+                self._waiting.remove(turn)
+            raise
+
+    def pass_turn_on(self) -> None:
         """The finished request's place goes to the longest-waiting request, if any."""
         waiting = self._waiting
         while waiting:
@@ -187,7 +209,7 @@ class AdmissionMiddleware:
         except BaseException:
             # Cancelled (the server shuts down): a place handed over meanwhile goes on.
             if turn.done() and not turn.cancelled() and turn.exception() is None:
-                self._pass_turn_on()
+                self.pass_turn_on()
             self._forget(turn, watch)
             watch.cancel()
             raise
@@ -207,6 +229,29 @@ class AdmissionMiddleware:
             f"{self._queue_timeout:g} s and was not executed."
         )
         await send_problem(send, refusal, scope["state"]["request_id"])
+
+
+class Admission:
+    """A running request's place: given up while the request only waits, taken again after."""
+
+    def __init__(self, middleware: AdmissionMiddleware) -> None:
+        self._middleware = middleware
+        self._held = True
+
+    def leave(self) -> None:
+        if self._held:
+            self._held = False
+            self._middleware.pass_turn_on()
+
+    @asynccontextmanager
+    async def stepped_aside(self) -> AsyncIterator[None]:
+        """Inside the block, the request counts as neither running nor waiting."""
+        self.leave()
+        try:
+            yield
+        finally:
+            await self._middleware.rejoin()
+            self._held = True
 
 
 def _spend_budget(turn: _Turn) -> None:

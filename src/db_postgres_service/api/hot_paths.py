@@ -144,12 +144,13 @@ class HotReads:
 @dataclass(frozen=True, slots=True)
 class HotCreate:
     """A FastAPI POST route that creates one resource from a body `body` accepts, under path
-    parameters `is_plain` accepts (a nested resource's parent)."""
+    parameters `is_plain` accepts (a nested resource's parent), on behalf of a client (its
+    name, for the event)."""
 
     route: APIRoute
     is_plain: Callable[[PathParams], bool]
     body: type[BaseModel]
-    create: Callable[[State, PathParams, Any], Awaitable[Created]]
+    create: Callable[[State, PathParams, Any, str], Awaitable[Created]]
 
 
 def _plain_body_length(scope: Scope, limit: int) -> int | None:
@@ -225,8 +226,9 @@ class HotCreates:
         state = scope["app"].state
         # Run again while its INSERT collides with another transaction (api/retries.py).
         params = scope["path_params"]
+        client = scope["state"]["client"]
         created = await _attempt(
-            with_retries(lambda: hot.create(state, params, fields)), scope, send
+            with_retries(lambda: hot.create(state, params, fields, client)), scope, send
         )
         if created is None:
             return

@@ -17,37 +17,13 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
-    values,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from db_postgres_service.api.scopes import PUBLIC
+from db_postgres_service.core import process_metrics  # noqa: F401  # before any metric
 from db_postgres_service.core.config import METRICS_DIR_VARIABLE
 from db_postgres_service.core.database import StatementPool
-
-
-class _ProcessId:
-    """The process id, read once per process instead of once per increment.
-
-    In multiprocess mode every increment asks for the process id to notice a fork, and
-    os.getpid() is a system call: three per request were 8 % of a GET by id
-    (bench/README.md). prometheus_client takes the function that answers as a parameter.
-    """
-
-    def __init__(self) -> None:
-        self.value = os.getpid()
-        os.register_at_fork(after_in_child=self._forked)
-
-    def _forked(self) -> None:
-        self.value = os.getpid()
-
-    def __call__(self) -> int:
-        return self.value
-
-
-if os.environ.get(METRICS_DIR_VARIABLE):
-    # Before any metric below has a value: every value must come from the same class.
-    values.ValueClass = values.MultiProcessValue(_ProcessId())  # type: ignore[no-untyped-call]
 
 REQUESTS = Counter("http_requests_total", "HTTP requests answered.", ["method", "route", "status"])
 LATENCY = Histogram(

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter
 
 from db_postgres_service.api.hot_paths import HotCreate, HotPage, HotRead
+from db_postgres_service.core.outbox import EventSource
 
 if TYPE_CHECKING:
     from db_postgres_service.api.standard_routes import ServedResource
@@ -20,3 +21,5 @@ class Resource:
     hot_creates: tuple[HotCreate, ...] = ()
     # What the toolkit built, for a resource served from a declaration (api/standard.py).
     standard: "ServedResource | None" = None
+    # The tables whose changes it reports to the change feed (core/outbox.py).
+    event_sources: tuple[EventSource, ...] = ()

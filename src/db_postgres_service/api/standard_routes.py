@@ -51,6 +51,7 @@ from db_postgres_service.api.standard import Case, Columns, Lookup, StandardReso
 from db_postgres_service.api.standard_reads import StandardReads
 from db_postgres_service.core.database import StatementConnection
 from db_postgres_service.core.db_errors import serve_table
+from db_postgres_service.core.outbox import EventSource
 from db_postgres_service.core.table_repository import (
     Parent,
     Row,
@@ -142,6 +143,7 @@ class ServedResource:
     update_body: type[BaseModel]
     out: type[BaseModel]
     reads: StandardReads
+    events: EventSource
 
 
 class _Builder:
@@ -169,11 +171,14 @@ class _Builder:
                 TableSql(parent_table, ("id",)),
                 _noun(parent_table),
                 _referring_column(table, parent_table),
+                subject=f"{parent_table.name}/{{id}}",
             )
             self.parent_param = f"{parent.noun}_id"
             self.collection = f"{PREFIX}/{parent_table.name}/{{{self.parent_param}}}/{self.plural}"
         self.parent = parent
-        sql = TableSql(table, tuple(self.out.model_fields), parent.column if parent else None)
+        columns = tuple(self.out.model_fields)
+        self.events = EventSource(table, self.noun, f"{self.plural}/{{id}}", columns)
+        sql = TableSql(table, columns, parent.column if parent else None, self.events)
         self.table = RepositoryTable(sql, self.noun, parent)
         query_filters = tuple(
             query_filter
@@ -221,7 +226,12 @@ class _Builder:
         return self.item_format.format(**{self.id_param: row["id"]})
 
     async def _insert(
-        self, state: State, connection: StatementConnection, body: Any, parent_id: int | None
+        self,
+        state: State,
+        connection: StatementConnection,
+        body: Any,
+        parent_id: int | None,
+        actor: str,
     ) -> Row:
         columns = await self.to_columns(state, body)
         if self.parent is not None:
@@ -229,7 +239,15 @@ class _Builder:
             if not is_id(parent_id):
                 raise self.parent.missing(parent_id)
             columns[self.parent.column] = parent_id
-        return await TableRepository(self.table, connection).create(columns)
+        return await TableRepository(self.table, connection, actor=actor).create(columns)
+
+    def _writer(self, request: Request, connection: StatementConnection) -> TableRepository:
+        return TableRepository(
+            self.table,
+            connection,
+            actor=request.state.client,
+            outbox=request.app.state.outbox,
+        )
 
     def _parent_id(self, values: PathParams | dict[str, Any]) -> int | None:
         return None if self.parent_param is None else int(values[self.parent_param])
@@ -274,6 +292,7 @@ class _Builder:
                     values["transaction"],
                     values["body"],
                     self._parent_id(values),
+                    request.state.client,
                 )
                 return resource_response(
                     rendered(row),
@@ -415,7 +434,7 @@ class _Builder:
             )
             columns = await self.change_columns(state, values["body"])
             async with state.statement_pool.connection() as db:
-                row = await TableRepository(self.table, db).update(
+                row = await self._writer(request, db).update(
                     values[self.id_param], columns, expected
                 )
             return resource_response(rendered(row), request)
@@ -451,7 +470,7 @@ class _Builder:
                 values["if_match"], required=values["settings"].require_if_match
             )
             async with request.app.state.statement_pool.connection() as db:
-                await TableRepository(self.table, db).delete(values[self.id_param], expected)
+                await self._writer(request, db).delete(values[self.id_param], expected)
             return Response(status_code=status.HTTP_204_NO_CONTENT)
 
         parameters = [
@@ -519,10 +538,10 @@ class _Builder:
         return HotPage(route, self._is_plain_parent, page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
     def hot_create(self) -> HotCreate:
-        async def create(state: State, params: PathParams, body: Any) -> Created:
+        async def create(state: State, params: PathParams, body: Any, actor: str) -> Created:
             """The create without an Idempotency-Key: one INSERT, its own transaction."""
             async with state.statement_pool.connection() as db:
-                row = await self._insert(state, db, body, self._parent_id(params))
+                row = await self._insert(state, db, body, self._parent_id(params), actor)
             return Created(rendered(row), self._location(row))
 
         route = route_of(self.router, self.collection, "POST")
@@ -540,12 +559,19 @@ class _Builder:
             update_body=self.update_body,
             out=self.out,
             reads=self.reads,
+            events=self.events,
         )
 
 
-def serve(declaration: StandardResource, *, beside: APIRouter | None = None) -> Resource:
+def serve(
+    declaration: StandardResource,
+    *,
+    beside: APIRouter | None = None,
+    events: tuple[EventSource, ...] = (),
+) -> Resource:
     """The resource's routes (create, list, the lookups, get, PATCH, DELETE), the routes of
-    `beside` (the feature's own) after them, and the fast lane's entries."""
+    `beside` (the feature's own) after them, and the fast lane's entries. `events` are the
+    event sources of the tables only the feature's own routes write."""
     serve_table(declaration.table)
     builder = _Builder(declaration, beside)
     builder.create()
@@ -564,4 +590,5 @@ def serve(declaration: StandardResource, *, beside: APIRouter | None = None) -> 
         hot_pages=(builder.hot_page(),),
         hot_creates=(builder.hot_create(),),
         standard=builder.served(),
+        event_sources=(builder.events, *events),
     )

@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     # request takes FastAPI's route: the same answers (tests/test_fast_lane.py), slower.
     fast_lane: bool = True
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    # How long the change feed keeps an event; older ones are swept in small batches by every
+    # worker, every `event_sweep_interval_seconds` (events/retention.py).
+    event_retention_days: float = Field(default=7, gt=0, le=3650)
+    event_sweep_interval_seconds: float = Field(default=60, gt=0, le=86_400)
+    # How often a worker with long polls waiting asks whether a newer event is visible: one
+    # query per interval whatever the number of waiters (events/watcher.py).
+    event_poll_interval_ms: int = Field(default=100, ge=5, le=10_000)
 
     @property
     def worker_concurrency(self) -> int:

@@ -140,6 +140,14 @@ class MalformedPrecondition(ServiceError):
         )
 
 
+class Gone(ServiceError):
+    """What a request names existed once and was removed for good (an expired feed cursor)."""
+
+    status = 410
+    kind = "gone"
+    title = "Gone"
+
+
 class PreconditionRequired(ServiceError):
     status = 428
     kind = "precondition-required"

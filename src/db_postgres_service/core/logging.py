@@ -34,6 +34,7 @@ CONTEXT_FIELDS = (
     "pid",
     "workers",
     "address",
+    "count",
 )
 # Lines waiting for a stalled stream beyond this are dropped (and counted), not buffered.
 MAX_PENDING_LINES = 100_000

@@ -1,6 +1,15 @@
 from db_postgres_service.models.api_client import ApiClient
 from db_postgres_service.models.base import Base
+from db_postgres_service.models.event import Event, EventHorizon, RelayPosition
 from db_postgres_service.models.idempotency_key import IdempotencyKey
 from db_postgres_service.models.service_secret import ServiceSecret
 
-__all__ = ["ApiClient", "Base", "IdempotencyKey", "ServiceSecret"]
+__all__ = [
+    "ApiClient",
+    "Base",
+    "Event",
+    "EventHorizon",
+    "IdempotencyKey",
+    "RelayPosition",
+    "ServiceSecret",
+]

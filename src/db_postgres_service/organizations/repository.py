@@ -15,8 +15,11 @@ from db_postgres_service.organizations.models import Role
 from db_postgres_service.organizations.sql import (
     CREATE_MEMBERSHIP,
     DELETE_MEMBERSHIP,
+    LOCK_MEMBERSHIP,
     MEMBERSHIP,
     MEMBERSHIP_BY_KEY,
+    MEMBERSHIP_EVENTS,
+    MEMBERSHIP_VERSION,
     ORGANIZATION,
     ORGANIZATION_EXISTS,
     PUT_MEMBERSHIP,
@@ -44,8 +47,22 @@ def _changed(kind: str) -> PreconditionFailed:
 
 
 class MembershipRepository:
-    def __init__(self, connection: StatementConnection) -> None:
+    """Memberships' reads, and writes whose events name `actor`."""
+
+    def __init__(self, connection: StatementConnection, *, actor: str = "") -> None:
         self.connection = connection
+        self.actor = actor
+
+    async def _lock(self, organization_id: int, user_id: int) -> int | None:
+        """Take the membership's subject locks (sql.py); its version then, if it exists."""
+        subject = MEMBERSHIP_EVENTS.subject.format(organization_id=organization_id, user_id=user_id)
+        await self.connection.execute(
+            LOCK_MEMBERSHIP, f"organizations/{organization_id}", f"users/{user_id}", subject
+        )
+        version: int | None = await self.connection.fetchval(
+            MEMBERSHIP_VERSION, organization_id, user_id
+        )
+        return version
 
     async def exists(self, organization_id: int) -> bool:
         return 1 <= organization_id <= BIGINT_MAX and bool(
@@ -82,9 +99,34 @@ class MembershipRepository:
         only a new one is created and `if_exists` is raised when the membership exists."""
         if not _in_range(organization_id, user_id):
             await self._explain_membership_miss(organization_id, user_id)
+        async with self.connection.transaction():
+            before = await self._lock(organization_id, user_id)
+            return await self._put(
+                organization_id,
+                user_id,
+                role,
+                before,
+                expected=expected,
+                if_match=if_match,
+                unwanted=unwanted,
+                if_exists=if_exists,
+            )
+
+    async def _put(
+        self,
+        organization_id: int,
+        user_id: int,
+        role: Role,
+        before: int | None,
+        *,
+        expected: ExpectedVersions,
+        if_match: bool,
+        unwanted: frozenset[int],
+        if_exists: ServiceError | None,
+    ) -> tuple[MembershipRecord, bool]:
         if if_exists is not None:
             row = await self.connection.fetchrow(
-                CREATE_MEMBERSHIP, organization_id, user_id, role.value
+                CREATE_MEMBERSHIP, organization_id, user_id, role.value, self.actor
             )
             if row is None:
                 raise if_exists
@@ -96,6 +138,8 @@ class MembershipRepository:
                 role.value,
                 _versions(expected),
                 sorted(unwanted),
+                self.actor,
+                before,
             )
             if row is None and unwanted:
                 await self._refuse_unwanted(organization_id, user_id, unwanted)
@@ -105,23 +149,35 @@ class MembershipRepository:
                 )
         else:
             row = await self.connection.fetchrow(
-                PUT_MEMBERSHIP, organization_id, user_id, role.value, sorted(unwanted)
+                PUT_MEMBERSHIP,
+                organization_id,
+                user_id,
+                role.value,
+                sorted(unwanted),
+                self.actor,
+                before,
             )
             if row is None:
                 raise PreconditionFailed("If-None-Match matches the membership's ETag.")
         assert row is not None
-        return MembershipRecord(*row[:-1]), bool(row["created"])
+        created = bool(row["created"])
+        if created or row["version"] != before:
+            MEMBERSHIP_EVENTS.count_written("created" if created else "updated")
+        return MembershipRecord(*row[:-1]), created
 
     async def delete_membership(
         self, organization_id: int, user_id: int, expected: ExpectedVersions
     ) -> None:
-        deleted = None
-        if _in_range(organization_id, user_id):
-            deleted = await self.connection.fetchrow(
-                DELETE_MEMBERSHIP, organization_id, user_id, _versions(expected)
-            )
-        if deleted is None:
+        if not _in_range(organization_id, user_id):
             await self._explain_membership_miss(organization_id, user_id)
+        async with self.connection.transaction():
+            await self._lock(organization_id, user_id)
+            deleted = await self.connection.fetchrow(
+                DELETE_MEMBERSHIP, organization_id, user_id, _versions(expected), self.actor
+            )
+            if deleted is None:
+                await self._explain_membership_miss(organization_id, user_id)
+        MEMBERSHIP_EVENTS.count_written("deleted")
 
     async def _refuse_unwanted(
         self, organization_id: int, user_id: int, unwanted: frozenset[int]

@@ -52,7 +52,7 @@ from db_postgres_service.organizations.schemas import (
     Name,
     Slug,
 )
-from db_postgres_service.organizations.sql import MembershipRecord
+from db_postgres_service.organizations.sql import MEMBERSHIP_EVENTS, MembershipRecord
 
 ORGANIZATIONS_READ = "organizations:read"
 ORGANIZATIONS_WRITE = "organizations:write"
@@ -143,7 +143,7 @@ async def put_membership(
         # Creating needs no If-Match (nothing to match); changing a membership does.
         if_exists = PreconditionRequired("Send If-Match with the membership's current ETag.")
     async with request.app.state.statement_pool.connection() as db:
-        member, created = await MembershipRepository(db).put_membership(
+        member, created = await MembershipRepository(db, actor=request.state.client).put_membership(
             organization_id,
             user_id,
             body.role,
@@ -195,7 +195,8 @@ async def delete_membership(
 ) -> Response:
     expected = expected_versions(if_match, required=settings.require_if_match)
     async with request.app.state.statement_pool.connection() as db:
-        await MembershipRepository(db).delete_membership(organization_id, user_id, expected)
+        writer = MembershipRepository(db, actor=request.state.client)
+        await writer.delete_membership(organization_id, user_id, expected)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -263,4 +264,5 @@ ORGANIZATIONS = serve(
         update_examples=UPDATE_EXAMPLES,
     ),
     beside=router,
+    events=(MEMBERSHIP_EVENTS,),
 )

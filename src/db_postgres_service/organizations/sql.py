@@ -5,12 +5,30 @@ import datetime
 from dataclasses import dataclass
 
 from db_postgres_service.core.keyset import ListShape
+from db_postgres_service.core.outbox import EventSource, subject_lock
+from db_postgres_service.organizations.models import Membership
 
 ORGANIZATION = "organization"
 MEMBERSHIP = "membership"
 USER = "user"
 
 _MEMBERSHIP_COLUMNS = "organization_id, user_id, role, created_at, updated_at, version"
+MEMBERSHIP_EVENTS = EventSource(
+    Membership.__table__,  # type: ignore[arg-type]  # a mapped class's table is a Table
+    MEMBERSHIP,
+    "organizations/{organization_id}/members/{user_id}",
+    tuple(_MEMBERSHIP_COLUMNS.split(", ")),
+)
+# Before a membership's change, its subject lock, and its organization's and its user's shared
+# (core/outbox.py): $1, $2, $3 those subjects. No transaction id is assigned until they are held.
+LOCK_MEMBERSHIP = (
+    f"SELECT {subject_lock('$1', shared=True)} AS organization,"
+    f" {subject_lock('$2', shared=True)} AS user, {subject_lock('$3')} AS membership"
+)
+# The version a membership has, if any, once locked: a PUT of the same role is no change.
+MEMBERSHIP_VERSION = "SELECT version FROM memberships WHERE organization_id = $1 AND user_id = $2"
+# The event of a PUT: created, or changed when its version moved ($prev: the one before).
+_PUT_KIND = "CASE WHEN created THEN 'membership.created' ELSE 'membership.updated' END"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +47,10 @@ MEMBERSHIP_BY_KEY = (
     " WHERE organization_id = $1 AND user_id = $2"
 )
 USER_EXISTS = "SELECT EXISTS (SELECT FROM users WHERE id = $1)"
-# A role given again changes nothing: neither version nor updated_at move. A version in $4
+# A role given again changes nothing: neither version nor updated_at move, and no event is
+# written ($6: the version before, read under the subject lock). A version in $4
 # (If-None-Match) is left alone and nothing returns. `xmax = 0` holds for a row this statement
-# inserted, not for one it updated.
+# inserted, not for one it updated. $5 is the actor.
 PUT_MEMBERSHIP = """
     INSERT INTO memberships AS memberships (organization_id, user_id, role)
     VALUES ($1, $2, $3::text)
@@ -62,8 +81,17 @@ DELETE_MEMBERSHIP = """
     DELETE FROM memberships
     WHERE organization_id = $1 AND user_id = $2
       AND ($3::int[] IS NULL OR version = ANY($3::int[]))
-    RETURNING user_id
+    RETURNING organization_id, user_id, role, created_at, updated_at, version
 """
+_CHANGED = "created OR version IS DISTINCT FROM {}::int"
+PUT_MEMBERSHIP = MEMBERSHIP_EVENTS.with_events(
+    PUT_MEMBERSHIP, "$5", kind=_PUT_KIND, when=_CHANGED.format("$6")
+)
+CREATE_MEMBERSHIP = MEMBERSHIP_EVENTS.with_events(CREATE_MEMBERSHIP, "$4", kind="created")
+UPDATE_MEMBERSHIP = MEMBERSHIP_EVENTS.with_events(
+    UPDATE_MEMBERSHIP, "$6", kind=_PUT_KIND, when=_CHANGED.format("$7")
+)
+DELETE_MEMBERSHIP = MEMBERSHIP_EVENTS.with_events(DELETE_MEMBERSHIP, "$4", kind="deleted")
 
 
 _ROLE = (("role", "role = {}"),)

@@ -3,6 +3,7 @@ the toolkit's, core/table_repository.py): the batch create, the login lookup and
 over a connection of the statement pool. It never commits; whoever opened the transaction
 does."""
 
+import functools
 from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ from db_postgres_service.core.database import (
     storable,
 )
 from db_postgres_service.core.errors import Conflict
+from db_postgres_service.core.outbox import EventSource
 from db_postgres_service.users.sql import (
     BY_LOGIN,
     INSERT_MANY,
@@ -31,9 +33,27 @@ _BY_LOGIN = driver_statement(BY_LOGIN)
 _REPLACE_PASSWORD_HASH = driver_statement(REPLACE_PASSWORD_HASH)
 
 
+@functools.cache
+def _insert_many(events: EventSource) -> str:
+    """The batch insert with an event per user: its parameters, then the actor."""
+    return events.with_events(
+        _INSERT_MANY.sql, f"${len(_INSERT_MANY.parameters) + 1}", kind="created"
+    )
+
+
 class UserRepository:
-    def __init__(self, connection: StatementConnection) -> None:
+    """Users' own reads and writes; a write's events are `events`' and name `actor`."""
+
+    def __init__(
+        self,
+        connection: StatementConnection,
+        *,
+        events: EventSource | None = None,
+        actor: str = "",
+    ) -> None:
         self.connection = connection
+        self.events = events
+        self.actor = actor
 
     async def _run(self, statement: DriverStatement, values: dict[str, Any]) -> Any:
         return await self.connection.fetch(statement.sql, *statement.arguments(values))
@@ -51,16 +71,18 @@ class UserRepository:
     async def create_many(self, users: list[NewUser]) -> list[UserRecord]:
         """Insert all users in one statement, in input order, or raise Conflict for the first
         item that collides with the table or with an earlier item (extension `index`)."""
-        rows = await self._run(
-            _INSERT_MANY,
-            {
-                "emails": [user.email for user in users],
-                "usernames": [user.username for user in users],
-                "hashes": [user.hashed_password for user in users],
-            },
+        assert self.events is not None, "a write reports its changes"
+        values = {
+            "emails": [user.email for user in users],
+            "usernames": [user.username for user in users],
+            "hashes": [user.hashed_password for user in users],
+        }
+        rows = await self.connection.fetch(
+            _insert_many(self.events), *_INSERT_MANY.arguments(values), self.actor
         )
         by_email = {row["email"]: UserRecord(*row) for row in rows}
         if len(by_email) == len(users):
+            self.events.count_written("created", len(rows))
             return [by_email[user.email] for user in users]
         index, field = _first_refused(users, by_email.keys())
         field = field or await self._taken_field(users[index])

@@ -47,6 +47,7 @@ from db_postgres_service.users.schemas import (
     UserOut,
     UserUpdate,
 )
+from db_postgres_service.users.sql import USERS as USERS_TABLE
 from db_postgres_service.users.sql import NewUser
 
 USERS_READ = "users:read"
@@ -56,8 +57,12 @@ USERS_AUTHENTICATE = "users:authenticate"
 router = APIRouter(prefix=PREFIX + "/users", tags=["users"], route_class=StrictRoute)
 
 
-async def get_user_repository(transaction: TransactionDep) -> UserRepository:
-    return UserRepository(transaction)
+async def get_user_repository(request: Request, transaction: TransactionDep) -> UserRepository:
+    return UserRepository(
+        transaction,
+        events=request.app.state.outbox.source_of(USERS_TABLE),
+        actor=request.state.client,
+    )
 
 
 # The repository inside the request's transaction.
