@@ -12,7 +12,7 @@ from sqlalchemy import text
 from db_postgres_service.core.api_keys import new_key
 
 from .events import changes, events
-from .helpers import Database, create, engine_for, http_client, new_user
+from .helpers import Database, create, engine_for, http_client, new_user, sample
 from .organizations import (
     ORGANIZATIONS,
     create_organization,
@@ -246,3 +246,21 @@ async def test_the_actor_is_the_name_of_the_client_whose_key_made_the_change(
         f"billing-{billing.prefix}",
         "tests",
     ]
+
+
+async def test_events_written_are_counted_by_type_in_the_metrics(
+    client: httpx.AsyncClient,
+) -> None:
+    def written(text: str, event_type: str) -> float:
+        return sample(text, "events_written_total", type=event_type)
+
+    before = (await client.get("/metrics")).text
+    user = await create(client, name="alice")
+    await client.patch(f"{USERS}/{user['id']}", json={"username": "alicia"})
+    await client.patch(
+        f"{USERS}/{user['id']}", json={"username": "bob"}, headers={"If-Match": '"9"'}
+    )
+
+    after = (await client.get("/metrics")).text
+    assert written(after, "user.created") - written(before, "user.created") == 1
+    assert written(after, "user.updated") - written(before, "user.updated") == 1
