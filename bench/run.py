@@ -12,7 +12,8 @@ bench/results/latest.png.
 
 Settings (environment): BENCH_DURATION (15 s per measured run), BENCH_WARMUP (5 s, discarded,
 before each), BENCH_CONNECTIONS (16,64,256), BENCH_SCENARIOS (all: by_id, org_by_id, by_username,
-list, org_list, members, patch, create, org_create, overload, batch, pgbench, rss; the org_*
+list, org_list, members, patch, create, org_create, overload, batch, pgbench, rss, outbox,
+long_poll; the org_*
 scenarios and members, routes the baseline lacks, run on the service alone, each org_* one right
 after its user counterpart), BENCH_SKIP_BASELINE, BENCH_OVERLOAD_SECONDS
 (20), BENCH_RSS_SECONDS (60), BENCH_RSS_TOLERANCE_MIB (10), BENCH_BATCH_REQUESTS (20),
@@ -47,6 +48,7 @@ from bench.harness.config import (
     load_config,
 )
 from bench.harness.database import Databases, printable, provision
+from bench.harness.events import LONG_POLLS, PairedRuns, run_long_polls, run_outbox
 from bench.harness.load import (
     LoadError,
     WrkResult,
@@ -69,6 +71,8 @@ from bench.harness.servers import (
 )
 
 PGBENCH_CLIENTS = 16
+# Paired runs (outbox, long_poll) are judged on the median of at least this many rounds.
+MIN_PAIRED_ROUNDS = 3
 # Open files wanted for this process and its children (wrk, the servers): wrk needs one per
 # connection, and a server that accepts every connection one per connection too.
 FD_LIMIT_WANTED = 16_384
@@ -162,6 +166,14 @@ def _compare(service: Target, baseline: Target | None, config: BenchConfig) -> l
     return comparisons
 
 
+def _paired_lines(scenario: str, runs: PairedRuns, changed: str, reference: str) -> None:
+    for number, (before, after) in enumerate(zip(runs.reference, runs.changed, strict=True), 1):
+        say(
+            f"  {scenario:<12} round {number}: "
+            f"{changed} {after.rps:.0f}, {reference} {before.rps:.0f} req/s"
+        )
+
+
 def _measure_memory(results: RunResults, targets: list[Target]) -> None:
     config = results.config
     for target in targets:
@@ -230,6 +242,16 @@ def run(config: BenchConfig) -> RunResults:
         if config.runs("batch"):
             say(f"  batch        {config.batch_requests} x 1000 users")
             results.batch = run_batches(service, config.batch_requests)
+        rounds = max(config.rounds, MIN_PAIRED_ROUNDS)
+        timing = (config.duration, config.warmup, config.threads)
+        if config.runs("outbox"):
+            say(f"  outbox       create @64, events written or skipped, {rounds} rounds")
+            results.outbox = run_outbox(service, databases.service, rounds, *timing)
+            _paired_lines("outbox", results.outbox, "written", "skipped")
+        if config.runs("long_poll"):
+            say(f"  long_poll    GET by id @64 beside {LONG_POLLS} long polls or alone")
+            results.long_poll = run_long_polls(service, databases.service, rounds, *timing)
+            _paired_lines("long_poll", results.long_poll.runs, "beside", "alone")
     results.finished_at = datetime.datetime.now(datetime.UTC)
     results.environment["load_average_after"] = list(os.getloadavg())
     return results

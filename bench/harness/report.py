@@ -161,6 +161,21 @@ def _overload_lines(results: RunResults) -> list[str]:
     return lines
 
 
+def _feed_lines(results: RunResults) -> list[str]:
+    lines = []
+    if results.outbox is not None:
+        shares = ", ".join(f"{share:.0%}" for share in results.outbox.shares)
+        lines.append(f"create @64 with events written / with them skipped, by round: {shares}")
+    if results.long_poll is not None:
+        poll = results.long_poll
+        shares = ", ".join(f"{share:.0%}" for share in poll.runs.shares)
+        lines.append(
+            f"GET by id @64 beside {poll.waiting} waiting long polls / alone, by round: {shares}; "
+            f"busy database backends while they waited: {poll.busy_backends_max}"
+        )
+    return lines
+
+
 def check_lines(checks: Iterable[Check]) -> list[str]:
     return [f"{check.verdict} {check.name} ({check.detail})" for check in checks]
 
@@ -172,6 +187,7 @@ def render(results: RunResults, checks: list[Check]) -> str:
         _batch_lines(results),
         _memory_lines(results),
         _overload_lines(results),
+        _feed_lines(results),
         check_lines(checks),
     ]
     return "\n\n".join("\n".join(section) for section in sections if section)

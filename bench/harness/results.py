@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from bench.harness.config import ORGANIZATION_COUNTERPARTS, SCENARIO_TITLES, BenchConfig
 from bench.harness.database import printable
+from bench.harness.events import LONG_POLLS, LongPollResult, PairedRuns
 from bench.harness.load import BatchResult, PgbenchResult, WrkResult
 from bench.harness.memory import MemoryResult
 from bench.harness.overload import (
@@ -28,6 +29,10 @@ BATCH_P50_MS = 150.0
 # GET by id, the first page and create of organizations: at least this share of the users'
 # req/s in the same run (round by round).
 ORGANIZATION_PARITY = 0.9
+# Creates with their events written, against the same creates with the event rows skipped.
+OUTBOX_SHARE = 0.85
+# GET by id beside LONG_POLLS waiting long polls, against GET by id alone.
+LONG_POLL_SHARE = 0.9
 # Connection accounting (bench/harness/sockets.py): samples with a non-empty accept queue
 # tolerated per run. The first sample may catch wrk's connections in the middle of their
 # handshake burst; a second one means connections wait to be accepted.
@@ -128,6 +133,8 @@ class RunResults:
     batch: BatchResult | None = None
     memory: dict[str, MemoryResult] = field(default_factory=dict)
     overload: OverloadResult | None = None
+    outbox: PairedRuns | None = None
+    long_poll: LongPollResult | None = None
     finished_at: datetime.datetime | None = None
 
     def find(self, scenario: str, connections: int) -> Comparison | None:
@@ -161,6 +168,8 @@ class RunResults:
             "batch": self.batch.as_json() if self.batch else None,
             "memory": {name: result.as_json() for name, result in self.memory.items()},
             "overload": self.overload.as_json() if self.overload else None,
+            "outbox": self.outbox.as_json() if self.outbox else None,
+            "long_poll": self.long_poll.as_json() if self.long_poll else None,
             "checks": [asdict(check) for check in checks],
         }
 
@@ -385,6 +394,48 @@ def _overload_checks(results: RunResults) -> list[Check]:
     ]
 
 
+def _rounds(runs: PairedRuns) -> str:
+    return ", ".join(
+        f"{changed.rps:.0f}/{reference.rps:.0f}"
+        for reference, changed in zip(runs.reference, runs.changed, strict=True)
+    )
+
+
+def _outbox_check(results: RunResults) -> Check:
+    name = (
+        f"POST create @64 with events written: >= {OUTBOX_SHARE:.0%} of the same with the "
+        "outbox write skipped, round by round"
+    )
+    runs = results.outbox
+    if runs is None:
+        return Check("SKIP", name, "scenario not run")
+    share = runs.median_share
+    detail = f"median {share:.0%} (with/without req/s: {_rounds(runs)})"
+    return Check("PASS" if share >= OUTBOX_SHARE else "FAIL", name, detail)
+
+
+def _long_poll_checks(results: RunResults) -> list[Check]:
+    share_name = (
+        f"GET by id @64 beside {LONG_POLLS} waiting long polls: >= {LONG_POLL_SHARE:.0%} of "
+        "GET by id alone, round by round"
+    )
+    held_name = f"{LONG_POLLS} waiting long polls hold no database connection"
+    result = results.long_poll
+    if result is None:
+        return [Check("SKIP", share_name, "scenario not run"), Check("SKIP", held_name, "")]
+    share = result.runs.median_share
+    detail = f"median {share:.0%} (beside/alone req/s: {_rounds(result.runs)})"
+    held = result.busy_backends_max == 0 and result.waiting >= LONG_POLLS
+    held_detail = (
+        f"{result.waiting} waiting, busy backends of the service's database at most "
+        f"{result.busy_backends_max}, {result.answered_early} answered before their wait"
+    )
+    return [
+        Check("PASS" if share >= LONG_POLL_SHARE else "FAIL", share_name, detail),
+        Check("PASS" if held else "FAIL", held_name, held_detail),
+    ]
+
+
 def evaluate(results: RunResults) -> list[Check]:
     return [
         *_by_id_check(results),
@@ -397,4 +448,6 @@ def evaluate(results: RunResults) -> list[Check]:
         _no_errors_check(results),
         _connections_check(results),
         *_overload_checks(results),
+        _outbox_check(results),
+        *_long_poll_checks(results),
     ]

@@ -68,7 +68,13 @@ def prepare_service(database_url: str) -> str:
     """Migrate and seed the service's database; return a new API key that may read and write."""
     cli = str(BIN_DIR / "db-postgres-service")
     _run([cli, "migrate"], database_url)
-    scopes = ("users:read", "users:write", "organizations:read", "organizations:write")
+    scopes = (
+        "users:read",
+        "users:write",
+        "organizations:read",
+        "organizations:write",
+        "events:read",
+    )
     create = [cli, "clients", "create", "bench", *(f"--scope={scope}" for scope in scopes)]
     lines = [line for line in _run(create, database_url).splitlines() if line.strip()]
     if not lines or not lines[-1].startswith("dps_"):
