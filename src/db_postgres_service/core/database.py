@@ -54,6 +54,21 @@ async def connect(settings: Settings) -> "asyncpg.Connection[asyncpg.Record]":
     )
 
 
+# How long closing a connection of `connect` waits for the server before dropping the socket.
+CLOSE_TIMEOUT_SECONDS = 2.0
+
+
+async def close_connection(connection: "asyncpg.Connection[asyncpg.Record]") -> None:
+    """Close a connection of `connect` gracefully if the server answers soon, else drop its
+    socket: the session ends either way (and with it any session lock it held)."""
+    try:
+        await connection.close(timeout=CLOSE_TIMEOUT_SECONDS)
+    except BaseException as error:
+        connection.terminate()
+        if not isinstance(error, Exception):
+            raise
+
+
 async def _keep_session(connection: "asyncpg.Connection[asyncpg.Record]") -> None:
     """Nothing to reset: a connection comes back after a statement in autocommit or a finished
     transaction, and the service never changes session state (SET, LISTEN, session locks)."""
