@@ -375,6 +375,35 @@ async def test_the_relay_goes_on_after_the_broker_closes_its_connection(
     assert_each_subject_in_feed_order(queue.received, items)
 
 
+async def test_the_relay_goes_on_after_the_database_ends_its_sessions(
+    queue: Queue, database: str, writer: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """As after a database restart or failover: both of its connections, the lock's with it,
+    end mid-stream; it starts over from its recorded position and loses nothing."""
+    await write_events(writer, users=1500, renames=100)
+    items = await feed_items(writer)
+
+    with relay(database, queue.exchange, tmp_path, RELAY_BATCH="50") as running:
+        await wait_until(lambda: len(queue.received) >= 200, "the relay published nothing")
+        connection = await asyncpg.connect(asyncpg_dsn(database))
+        try:
+            ended = await connection.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database()"
+                " AND application_name = 'db-postgres-service relay'"
+            )
+        finally:
+            await connection.close()
+        assert ended == 2
+        assert len(set(queue.ids())) < len(items), "its sessions ended only after it was done"
+        await queue.wait_for(event_ids(items))
+
+        assert running.metric("relay_reconnects_total") >= 1
+
+    assert_each_subject_in_feed_order(queue.received, items)
+    assert await recorded_position(database, queue.exchange) == orjson.loads(items[-1])["cursor"]
+
+
 async def test_a_second_relay_waits_and_goes_on_from_the_first_ones_position(
     queue: Queue, database: str, writer: httpx.AsyncClient, tmp_path: Path
 ) -> None:

@@ -45,12 +45,15 @@ def connect_arguments(database_url: str) -> dict[str, Any]:
     return dict(arguments)
 
 
-async def connect(settings: Settings) -> "asyncpg.Connection[asyncpg.Record]":
-    """One connection outside any pool, for the command line."""
+async def connect(
+    settings: Settings, application_name: str = APPLICATION_NAME
+) -> "asyncpg.Connection[asyncpg.Record]":
+    """One connection outside any pool, for the command line and the relay (which names its
+    own, so that pg_stat_activity tells its sessions apart)."""
     return await asyncpg.connect(
         **connect_arguments(settings.database_url),
         timeout=settings.db_connect_timeout,
-        server_settings=_server_settings(settings),
+        server_settings={**_server_settings(settings), "application_name": application_name},
     )
 
 

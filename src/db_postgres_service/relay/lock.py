@@ -14,7 +14,7 @@ from db_postgres_service.core.config import Settings
 from db_postgres_service.core.database import close_connection, connect
 from db_postgres_service.events.position import Position
 from db_postgres_service.relay import positions
-from db_postgres_service.relay.sql import LOCK
+from db_postgres_service.relay.sql import APPLICATION_NAME, LOCK
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class RelayLock:
     @classmethod
     async def acquire(cls, settings: Settings, exchange: str) -> Self:
         """Wait, as long as it takes, until no other relay holds the exchange's lock."""
-        connection = await connect(settings)
+        connection = await connect(settings, APPLICATION_NAME)
         try:
             # Waiting for the lock is the point: no statement_timeout may end that wait.
             await connection.execute("SET statement_timeout = 0")

@@ -32,6 +32,7 @@ from db_postgres_service.relay.metrics import (
     RECONNECTS,
 )
 from db_postgres_service.relay.publisher import Publisher, PublishFailed
+from db_postgres_service.relay.sql import APPLICATION_NAME
 
 logger = logging.getLogger(__name__)
 # Counting what is left behind reads every unpublished event: while far behind, once a second.
@@ -89,7 +90,7 @@ class Relay:
         async with contextlib.AsyncExitStack() as stack:
             lock = await RelayLock.acquire(self._settings, self._exchange)
             stack.push_async_callback(lock.release)
-            feed_connection = await connect(self._settings)
+            feed_connection = await connect(self._settings, APPLICATION_NAME)
             stack.push_async_callback(close_connection, feed_connection)
             publisher = await Publisher.open(self._settings.amqp_url, self._exchange)
             stack.push_async_callback(publisher.close)

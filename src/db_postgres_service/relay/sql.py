@@ -1,5 +1,7 @@
 """The relay's SQL: its lock, its recorded position, and how far behind the feed it is."""
 
+# The relay's sessions in pg_stat_activity.
+APPLICATION_NAME = "db-postgres-service relay"
 # One relay per database and exchange. A session lock, held by the lock's own connection for
 # as long as it lives: a relay that dies, however, lets the next one in.
 LOCK = "SELECT pg_advisory_lock(hashtextextended('relay:' || $1, 0))"
