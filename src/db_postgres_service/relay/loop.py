@@ -96,14 +96,14 @@ class Relay:
             stack.push_async_callback(publisher.close)
             PUBLISHING.set(1)
             stack.callback(PUBLISHING.set, 0)
-            backoff.reset()
-            await self._publish(lock, feed_connection, publisher)
+            await self._publish(lock, feed_connection, publisher, backoff)
 
     async def _publish(
         self,
         lock: RelayLock,
         feed_connection: "asyncpg.Connection[asyncpg.Record]",
         publisher: Publisher,
+        backoff: Backoff,
     ) -> None:
         feed = FeedRepository(feed_connection)
         published = await self._starting_point(feed_connection, feed)
@@ -121,6 +121,9 @@ class Relay:
                 raise
             published = position_of(rows[-1])
             await lock.record(published)
+            # Progress, not a mere connection, resets the delays: a broker that accepts the
+            # connection but refuses every batch is not retried five times a second.
+            backoff.reset()
             for kind, count in Tally(row["type"] for row in rows).items():
                 PUBLISHED.labels(kind).inc(count)
             whole = len(rows) == self._settings.relay_batch
