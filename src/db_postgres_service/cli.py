@@ -1,4 +1,4 @@
-"""The `db-postgres-service` command: serve, migrate, and manage API clients."""
+"""The `db-postgres-service` command: serve, relay, migrate, and manage API clients."""
 
 import asyncio
 import logging
@@ -226,6 +226,26 @@ def serve(
             # On SIGTERM: stop accepting, finish requests in flight, kill only after this.
             workers_kill_timeout=settings.shutdown_grace_seconds,
         ).serve()
+
+
+@app.command()
+def relay(
+    host: Annotated[
+        str, typer.Option(envvar="HOST", help="Address of /health and /metrics.")
+    ] = "127.0.0.1",
+) -> None:
+    """Publish every event of the change feed to RabbitMQ (AMQP_URL, RELAY_EXCHANGE).
+
+    At least once and in feed order, with publisher confirms; one relay per database and
+    exchange publishes at a time, others wait to take over. /health and /metrics on
+    RELAY_PORT. Needs a session-mode database connection (a session advisory lock)."""
+    # Imported here so that the other commands start without loading the broker's client.
+    from db_postgres_service.relay.runner import run_relay
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    with database() as db:
+        asyncio.run(run_relay(Settings(database_url=db.url), host))
 
 
 @app.command()

@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     # How often a worker with long polls waiting asks whether a newer event is visible: one
     # query per interval whatever the number of waiters (events/watcher.py).
     event_poll_interval_ms: int = Field(default=100, ge=5, le=10_000)
+    # The relay (`db-postgres-service relay`, relay/): the broker, the durable topic exchange it
+    # publishes to (one recorded position and one lock per exchange), the port of its /health
+    # and /metrics, and how many events it publishes before it awaits their confirms.
+    amqp_url: str = Field(default="amqp://guest:guest@127.0.0.1:5672/", min_length=1)
+    relay_exchange: str = Field(default="db-postgres-service.events", min_length=1, max_length=255)
+    relay_port: int = Field(default=8001, ge=1, le=65_535)
+    relay_batch: int = Field(default=500, ge=1, le=10_000)
 
     @property
     def worker_concurrency(self) -> int:

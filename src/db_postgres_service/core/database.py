@@ -45,13 +45,31 @@ def connect_arguments(database_url: str) -> dict[str, Any]:
     return dict(arguments)
 
 
-async def connect(settings: Settings) -> "asyncpg.Connection[asyncpg.Record]":
-    """One connection outside any pool, for the command line."""
+async def connect(
+    settings: Settings, application_name: str = APPLICATION_NAME
+) -> "asyncpg.Connection[asyncpg.Record]":
+    """One connection outside any pool, for the command line and the relay (which names its
+    own, so that pg_stat_activity tells its sessions apart)."""
     return await asyncpg.connect(
         **connect_arguments(settings.database_url),
         timeout=settings.db_connect_timeout,
-        server_settings=_server_settings(settings),
+        server_settings={**_server_settings(settings), "application_name": application_name},
     )
+
+
+# How long closing a connection of `connect` waits for the server before dropping the socket.
+CLOSE_TIMEOUT_SECONDS = 2.0
+
+
+async def close_connection(connection: "asyncpg.Connection[asyncpg.Record]") -> None:
+    """Close a connection of `connect` gracefully if the server answers soon, else drop its
+    socket: the session ends either way (and with it any session lock it held)."""
+    try:
+        await connection.close(timeout=CLOSE_TIMEOUT_SECONDS)
+    except BaseException as error:
+        connection.terminate()
+        if not isinstance(error, Exception):
+            raise
 
 
 async def _keep_session(connection: "asyncpg.Connection[asyncpg.Record]") -> None:

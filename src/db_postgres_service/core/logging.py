@@ -35,6 +35,10 @@ CONTEXT_FIELDS = (
     "workers",
     "address",
     "count",
+    "exchange",
+    "cursor",
+    "lag_events",
+    "lag_seconds",
 )
 # Lines waiting for a stalled stream beyond this are dropped (and counted), not buffered.
 MAX_PENDING_LINES = 100_000
