@@ -13,7 +13,7 @@ bench/results/latest.png.
 Settings (environment): BENCH_DURATION (15 s per measured run), BENCH_WARMUP (5 s, discarded,
 before each), BENCH_CONNECTIONS (16,64,256), BENCH_SCENARIOS (all: by_id, org_by_id, by_username,
 list, org_list, members, patch, create, org_create, overload, batch, pgbench, rss, outbox,
-long_poll; the org_*
+long_poll, relay; the org_*
 scenarios and members, routes the baseline lacks, run on the service alone, each org_* one right
 after its user counterpart), BENCH_SKIP_BASELINE, BENCH_OVERLOAD_SECONDS
 (20), BENCH_RSS_SECONDS (60), BENCH_RSS_TOLERANCE_MIB (10), BENCH_BATCH_REQUESTS (20),
@@ -59,6 +59,7 @@ from bench.harness.load import (
 )
 from bench.harness.memory import measure_memory
 from bench.harness.overload import OVERLOAD_CONNECTIONS, run_overload
+from bench.harness.relay import RELAY_SECONDS, run_relay
 from bench.harness.report import render, write_json
 from bench.harness.results import Check, Comparison, RunResults, evaluate, median_round
 from bench.harness.servers import (
@@ -252,6 +253,11 @@ def run(config: BenchConfig) -> RunResults:
             say(f"  long_poll    GET by id @64 beside {LONG_POLLS} long polls or alone")
             results.long_poll = run_long_polls(service, databases.service, rounds, *timing)
             _paired_lines("long_poll", results.long_poll.runs, "beside", "alone")
+        if config.runs("relay"):
+            say(f"  relay        the backlog, then {RELAY_SECONDS} s of POST create @64")
+            results.relay = run_relay(
+                service, databases.service, config.threads, RESULTS_DIR / "relay.log"
+            )
     results.finished_at = datetime.datetime.now(datetime.UTC)
     results.environment["load_average_after"] = list(os.getloadavg())
     return results

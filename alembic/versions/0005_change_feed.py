@@ -40,7 +40,6 @@ def upgrade() -> None:
         ),
         sa.Column("data", postgresql.JSON(astext_type=sa.Text()), nullable=False),
         sa.PrimaryKeyConstraint("xid", "position", name=op.f("pk_events")),
-        sa.UniqueConstraint("id", name=op.f("uq_events_id")),
     )
     op.create_table(
         "event_horizon",

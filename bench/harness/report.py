@@ -173,6 +173,14 @@ def _feed_lines(results: RunResults) -> list[str]:
             f"GET by id @64 beside {poll.waiting} waiting long polls / alone, by round: {shares}; "
             f"busy database backends while they waited: {poll.busy_backends_max}"
         )
+    if results.relay is not None:
+        relay = results.relay
+        lag = ", ".join(f"{sample.events:.0f}/{sample.seconds:g}s" for sample in relay.samples)
+        lines.append(
+            f"relay: backlog of {relay.backlog:.0f} events published in "
+            f"{relay.catch_up_seconds:.0f} s; then POST create @64 at {relay.load.rps:.0f} req/s "
+            f"for {relay.load.seconds:.0f} s, lag (events/seconds) every 5 s: {lag}"
+        )
     return lines
 
 

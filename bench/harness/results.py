@@ -16,6 +16,7 @@ from bench.harness.overload import (
     RECOVERY_CONNECTIONS,
     OverloadResult,
 )
+from bench.harness.relay import RelayResult
 
 Verdict = Literal["PASS", "FAIL", "SKIP"]
 
@@ -33,6 +34,10 @@ ORGANIZATION_PARITY = 0.9
 OUTBOX_SHARE = 0.85
 # GET by id beside LONG_POLLS waiting long polls, against GET by id alone.
 LONG_POLL_SHARE = 0.9
+# The relay keeps up: its lag in the last part of a sustained create run is no larger than in
+# the first (or than this floor: a batch in flight and its confirms take a moment).
+RELAY_LAG_FLOOR_SECONDS = 2.0
+RELAY_WINDOW_SAMPLES = 4
 # Connection accounting (bench/harness/sockets.py): samples with a non-empty accept queue
 # tolerated per run. The first sample may catch wrk's connections in the middle of their
 # handshake burst; a second one means connections wait to be accepted.
@@ -135,6 +140,7 @@ class RunResults:
     overload: OverloadResult | None = None
     outbox: PairedRuns | None = None
     long_poll: LongPollResult | None = None
+    relay: RelayResult | None = None
     finished_at: datetime.datetime | None = None
 
     def find(self, scenario: str, connections: int) -> Comparison | None:
@@ -170,6 +176,7 @@ class RunResults:
             "overload": self.overload.as_json() if self.overload else None,
             "outbox": self.outbox.as_json() if self.outbox else None,
             "long_poll": self.long_poll.as_json() if self.long_poll else None,
+            "relay": self.relay.as_json() if self.relay else None,
             "checks": [asdict(check) for check in checks],
         }
 
@@ -436,6 +443,30 @@ def _long_poll_checks(results: RunResults) -> list[Check]:
     ]
 
 
+def _relay_check(results: RunResults) -> Check:
+    name = (
+        "relay keeps up with POST create @64: its lag in seconds over the last "
+        f"{RELAY_WINDOW_SAMPLES} samples <= the first {RELAY_WINDOW_SAMPLES}' "
+        f"(or {RELAY_LAG_FLOOR_SECONDS:g} s)"
+    )
+    relay = results.relay
+    if relay is None:
+        return Check("SKIP", name, "scenario not run")
+    samples = relay.samples
+    if len(samples) < 2 * RELAY_WINDOW_SAMPLES:
+        return Check("FAIL", name, f"only {len(samples)} samples")
+    first = max(sample.seconds for sample in samples[:RELAY_WINDOW_SAMPLES])
+    last = max(sample.seconds for sample in samples[-RELAY_WINDOW_SAMPLES:])
+    published = samples[-1].published - samples[0].published
+    span = samples[-1].at_seconds - samples[0].at_seconds
+    detail = (
+        f"lag {first:.2f} s early, {last:.2f} s late; published {published / span:.0f}/s while "
+        f"creates ran at {relay.load.rps:.0f}/s"
+    )
+    passed = last <= max(first, RELAY_LAG_FLOOR_SECONDS)
+    return Check("PASS" if passed else "FAIL", name, detail)
+
+
 def evaluate(results: RunResults) -> list[Check]:
     return [
         *_by_id_check(results),
@@ -450,4 +481,5 @@ def evaluate(results: RunResults) -> list[Check]:
         *_overload_checks(results),
         _outbox_check(results),
         *_long_poll_checks(results),
+        _relay_check(results),
     ]
