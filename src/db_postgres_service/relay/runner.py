@@ -11,6 +11,8 @@ from db_postgres_service.relay.health import HealthServer
 from db_postgres_service.relay.loop import Relay
 
 logger = logging.getLogger(__name__)
+# pika tells of every connection and channel it opens at INFO; the relay logs its own line.
+logging.getLogger("pika").setLevel(logging.WARNING)
 
 
 async def run_relay(settings: Settings, host: str) -> None:
