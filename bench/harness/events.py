@@ -120,8 +120,9 @@ def run_outbox(
 class _LongPolls:
     """LONG_POLLS requests kept waiting on the feed from a thread with its own event loop."""
 
-    def __init__(self, service: Target) -> None:
+    def __init__(self, service: Target, after: str) -> None:
         self._service = service
+        self._after = after
         self._stop = threading.Event()
         self.waiting = 0
         self.answered_early = 0
@@ -144,7 +145,7 @@ class _LongPolls:
             limits=limits,
             timeout=LONG_POLL_WAIT_SECONDS + 10,
         ) as client:
-            after = await _newest_cursor(client)
+            after = self._after
             tasks = [asyncio.create_task(self._poll(client, after)) for _ in range(LONG_POLLS)]
             await asyncio.to_thread(self._stop.wait)
             for task in tasks:
@@ -163,15 +164,17 @@ class _LongPolls:
                 self.answered_early += 1
 
 
-async def _newest_cursor(client: httpx.AsyncClient) -> str:
-    """The cursor after every event so far: the polls must wait, not read the backlog."""
-    params: dict[str, str | int] = {"limit": 1000}
-    while True:
-        page = (await client.get("/api/v1/events", params=params)).json()
-        if not page["items"]:
-            cursor: str = page["next_cursor"]
-            return cursor
-        params["after"] = page["next_cursor"]
+async def newest_cursor(database_url: str) -> str:
+    """The feed's cursor after every event so far, read from the table: the polls must wait,
+    not page through the millions of events the earlier scenarios wrote."""
+    connection = await asyncpg.connect(libpq_dsn(database_url))
+    try:
+        row = await connection.fetchrow(
+            "SELECT xid, position FROM events ORDER BY xid DESC, position DESC LIMIT 1"
+        )
+    finally:
+        await connection.close()
+    return "0-0" if row is None else f"{row['xid']}-{row['position']}"
 
 
 async def _busy_backends(database_url: str) -> int:
@@ -201,7 +204,7 @@ def run_long_polls(
             if not with_polls:
                 runs.reference.append(_measure(service, "by_id", seconds, warmup, threads))
                 continue
-            with _LongPolls(service) as polls:
+            with _LongPolls(service, asyncio.run(newest_cursor(database_url))) as polls:
                 for _ in range(100):
                     if polls.waiting >= LONG_POLLS:
                         break

@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
+import asyncpg
 import httpx
 
 from bench.harness.config import REPO_DIR, VENV_BIN
+from bench.harness.database import libpq_dsn
 from bench.harness.load import WrkResult, run_wrk
 from bench.harness.ports import free_port
 from bench.harness.servers import Target
@@ -45,7 +47,7 @@ class LagSample:
 
 @dataclass
 class RelayResult:
-    backlog: float
+    backlog: int
     catch_up_seconds: float
     load: WrkResult
     samples: list[LagSample] = field(default_factory=list)
@@ -94,6 +96,31 @@ async def _delete(exchange: str, queue: str) -> None:
         await channel.exchange_delete(exchange)
 
 
+async def _backlog(database_url: str) -> tuple[int, tuple[int, int]]:
+    """How many events there are, and the feed position of the newest."""
+    connection = await asyncpg.connect(libpq_dsn(database_url))
+    try:
+        count: int = await connection.fetchval("SELECT count(*) FROM events")
+        row = await connection.fetchrow(
+            "SELECT xid, position FROM events ORDER BY xid DESC, position DESC LIMIT 1"
+        )
+    finally:
+        await connection.close()
+    return count, (0, 0) if row is None else (row["xid"], row["position"])
+
+
+async def _recorded(database_url: str, exchange: str) -> tuple[int, int]:
+    """The position the relay recorded for `exchange` (after the broker confirmed it)."""
+    connection = await asyncpg.connect(libpq_dsn(database_url))
+    try:
+        row = await connection.fetchrow(
+            "SELECT xid, position FROM relay_positions WHERE exchange = $1", exchange
+        )
+    finally:
+        await connection.close()
+    return (0, 0) if row is None else (row["xid"], row["position"])
+
+
 def _start_relay(database_url: str, exchange: str, port: int, log_path: Path) -> Any:
     environment = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
     environment.update(
@@ -138,11 +165,12 @@ def run_relay(service: Target, database_url: str, threads: int, log_path: Path) 
         if not _wait_for(lambda: _metrics(metrics_url).get("relay_publishing") == 1, 60):
             raise RuntimeError(f"the relay did not start publishing; see {log_path}")
         started = time.monotonic()
-        backlog = _metrics(metrics_url).get("relay_lag_events", 0.0)
-        _wait_for(
-            lambda: _metrics(metrics_url).get("relay_lag_events", 0.0) < QUEUE_MAX_LENGTH,
+        backlog, newest = asyncio.run(_backlog(database_url))
+        if not _wait_for(
+            lambda: asyncio.run(_recorded(database_url, exchange)) >= newest,
             CATCH_UP_TIMEOUT_SECONDS,
-        )
+        ):
+            raise RuntimeError(f"the relay did not publish the backlog; see {log_path}")
         catch_up = time.monotonic() - started
         samples: list[LagSample] = []
         done = threading.Event()

@@ -7,7 +7,7 @@ from db_postgres_service.core import process_metrics  # noqa: F401  # before any
 LAG_EVENTS = Gauge(
     "relay_lag_events",
     "Events a reader of the feed may be served that the relay has not published (and had "
-    "confirmed) yet; measured by the relay that holds the lock.",
+    "confirmed) yet, counted up to 100,000; measured by the relay that holds the lock.",
 )
 LAG_SECONDS = Gauge(
     "relay_lag_seconds",

@@ -7,6 +7,8 @@ from db_postgres_service.relay.sql import LAG, RECORD, RECORDED
 
 # A statement on a sick database must not hold the relay forever: it starts over instead.
 STATEMENT_TIMEOUT_SECONDS = 10.0
+# The most events the lag counts: beyond it, the relay reports this many.
+LAG_COUNT_LIMIT = 100_000
 
 
 async def recorded(connection: DriverConnection, exchange: str) -> Position | None:
@@ -22,9 +24,14 @@ async def record(connection: DriverConnection, exchange: str, position: Position
 
 
 async def lag(connection: DriverConnection, published: Position) -> tuple[int, float]:
-    """(visible events after `published`, age in seconds of the oldest of them or 0)."""
+    """(visible events after `published`, at most LAG_COUNT_LIMIT; age in seconds of the
+    next one to publish, or 0)."""
     row = await connection.fetchrow(
-        LAG, published.xid, published.position, timeout=STATEMENT_TIMEOUT_SECONDS
+        LAG,
+        published.xid,
+        published.position,
+        LAG_COUNT_LIMIT,
+        timeout=STATEMENT_TIMEOUT_SECONDS,
     )
     assert row is not None, "an aggregate returns one row"
     return row["events"], row["seconds"]

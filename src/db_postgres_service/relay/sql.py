@@ -15,10 +15,19 @@ RECORD = """
     WHERE (recorded.xid, recorded.position) < (excluded.xid, excluded.position)
 """
 # The events a reader of the feed may be served (as events/sql.py's EVENTS_AFTER) that the
-# relay has not published yet, and the age of the oldest of them in seconds (0 when none).
+# relay has not published yet, counted up to $3 (a relay far behind must not spend its time
+# counting a backlog of millions), and the age in seconds of the next one to publish (0 when
+# none).
 LAG = """
-    SELECT count(*) AS events,
-           coalesce(extract(epoch FROM clock_timestamp() - min(time)), 0)::float8 AS seconds
-    FROM events
-    WHERE (xid, position) > ($1, $2) AND xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+    WITH behind AS (
+        SELECT time FROM events
+        WHERE (xid, position) > ($1, $2)
+          AND xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+        ORDER BY xid, position
+        LIMIT $3
+    )
+    SELECT (SELECT count(*) FROM behind) AS events,
+           coalesce(
+               extract(epoch FROM clock_timestamp() - (SELECT time FROM behind LIMIT 1)), 0
+           )::float8 AS seconds
 """
