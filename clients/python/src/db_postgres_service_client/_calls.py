@@ -100,10 +100,11 @@ def body_of(item: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
     return dict(item)
 
 
-def identity(target: object, model: type[Resource], key: str = "id") -> int:
+def identity(target: object, model: type[Resource]) -> int:
     """The id of a resource given as itself or as its id."""
     if isinstance(target, model):
-        value: int = getattr(target, key)
+        # Resource itself declares no id: a membership is named by its two parents.
+        value: int = getattr(target, "id")  # noqa: B009
         return value
     if isinstance(target, int) and not isinstance(target, bool):
         return target

@@ -2,7 +2,7 @@
 
 import random
 
-CONFLICT_DELAY = 0.02
+CONFLICT_DELAY = 0.05
 MAX_CONFLICT_RETRIES = 5
 
 

@@ -9,7 +9,7 @@ from typing import Any, Generic, Protocol, TypeVar, overload
 from pydantic import BaseModel
 
 from db_postgres_service_client import _event_calls, _membership_calls
-from db_postgres_service_client._calls import Call, StandardCalls, body_of, identity
+from db_postgres_service_client._calls import Call, Endpoint, StandardCalls, body_of, identity
 from db_postgres_service_client._conflicts import MAX_CONFLICT_RETRIES, conflict_delay
 from db_postgres_service_client._resources import ORGANIZATIONS, USERS
 from db_postgres_service_client._retries import RETRIED_ERRORS, RETRIED_STATUSES, backoff
@@ -40,6 +40,11 @@ class StandardResource(Generic[M]):
 
     def __init__(self, client: Sender) -> None:
         self._client = client
+
+    @property
+    def endpoints(self) -> Mapping[str, Endpoint]:
+        """The operations this resource calls, by the name of the method that calls each."""
+        return self.calls.endpoints
 
     @overload
     def get(
