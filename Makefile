@@ -25,10 +25,15 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.python-ok
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	touch $@ $(VENV)/.installed-dev $(VENV)/.installed-run
 
+# The Python client (clients/python), editable, for its tests and its type check.
+$(VENV)/.installed-client: clients/python/pyproject.toml $(VENV)/.installed-dev
+	$(BIN)/python -m pip install --quiet -e clients/python
+	touch $@
+
 run: $(VENV)/.installed-run
 	exec $(BIN)/db-postgres-service serve --migrate
 
-test: $(VENV)/.installed-dev browser
+test: $(VENV)/.installed-client browser
 	$(BIN)/pytest
 
 # The browser test of /docs (tests/test_docs.py) drives Chromium through ChromeDriver. As root
@@ -59,13 +64,13 @@ migration: $(VENV)/.installed-dev
 # Load test of the service against the tutorial baseline (bench/README.md); needs wrk,
 # pgbench and ss (apt-get install wrk postgresql-client iproute2). BENCH_* variables shorten
 # or narrow it.
-bench: $(VENV)/.installed-bench
+bench: $(VENV)/.installed-bench $(VENV)/.installed-client
 	$(BIN)/python bench/run.py
 
-lint: $(VENV)/.installed-dev
+lint: $(VENV)/.installed-client
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict src
+	$(BIN)/mypy --strict src clients/python/src
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -264,6 +264,22 @@ async def test_malformed_json_is_400(client: httpx.AsyncClient, db: Database) ->
     assert await db.scalar("SELECT count(*) FROM users") == 0
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 100_000, b'{"email": "\xff@example.com"}'],
+    ids=["nested-too-deep", "not-utf-8"],
+)
+async def test_json_too_deep_for_the_parser_or_not_utf8_is_malformed_too(
+    client: httpx.AsyncClient, db: Database, body: bytes
+) -> None:
+    response = await client.post(
+        "/api/v1/users", content=body, headers={"content-type": "application/json"}
+    )
+
+    assert_problem(response, 400, "malformed-request")
+    assert await db.scalar("SELECT count(*) FROM users") == 0
+
+
 async def test_a_non_json_body_is_415(client: httpx.AsyncClient, db: Database) -> None:
     response = await client.post(
         "/api/v1/users",

@@ -181,6 +181,10 @@ def _allowed_methods(request: Request) -> str:
 
 async def _on_http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
+    if error.status_code == 400:
+        # FastAPI's answer to a body its JSON parser gave up on without a JSONDecodeError:
+        # nested too deep (RecursionError) or not UTF-8. Malformed JSON all the same.
+        return service_error_response(request, MalformedRequest("The body is not valid JSON."))
     kind, title = _HTTP_PROBLEMS.get(error.status_code, _OTHER_HTTP_PROBLEM)
     headers = dict(error.headers or {})
     detail = str(error.detail)
