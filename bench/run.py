@@ -13,7 +13,7 @@ bench/results/latest.png.
 Settings (environment): BENCH_DURATION (15 s per measured run), BENCH_WARMUP (5 s, discarded,
 before each), BENCH_CONNECTIONS (16,64,256), BENCH_SCENARIOS (all: by_id, org_by_id, by_username,
 list, org_list, members, patch, create, org_create, overload, batch, pgbench, rss, outbox,
-long_poll, relay; the org_*
+long_poll, relay, client_cpu; the org_*
 scenarios and members, routes the baseline lacks, run on the service alone, each org_* one right
 after its user counterpart), BENCH_SKIP_BASELINE, BENCH_OVERLOAD_SECONDS
 (20), BENCH_RSS_SECONDS (60), BENCH_RSS_TOLERANCE_MIB (10), BENCH_BATCH_REQUESTS (20),
@@ -38,6 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness.chart import write_chart
+from bench.harness.client_cpu import measure_client_cpu
 from bench.harness.config import (
     ORGANIZATION_COUNTERPARTS,
     REPO_DIR,
@@ -258,6 +259,10 @@ def run(config: BenchConfig) -> RunResults:
             results.relay = run_relay(
                 service, databases.service, config.threads, RESULTS_DIR / "relay.log"
             )
+    # In-process and alone: the servers have stopped, so that only the client's CPU is timed.
+    if config.runs("client_cpu"):
+        say("  client_cpu   client.users.get(id) against a bare httpx get, in-process")
+        results.client_cpu = measure_client_cpu()
     results.finished_at = datetime.datetime.now(datetime.UTC)
     results.environment["load_average_after"] = list(os.getloadavg())
     return results

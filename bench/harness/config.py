@@ -37,7 +37,16 @@ ORGANIZATION_COUNTERPARTS = {"by_id": "org_by_id", "list": "org_list", "create":
 # Scenarios of routes the baseline does not have: the service alone.
 SERVICE_ONLY_SCENARIOS = frozenset({*ORGANIZATION_COUNTERPARTS.values(), "members"})
 # overload runs right after the wrk scenarios (it compares with by_id @64 of the same run).
-OTHER_SCENARIOS = ("overload", "batch", "pgbench", "rss", "outbox", "long_poll", "relay")
+OTHER_SCENARIOS = (
+    "overload",
+    "batch",
+    "pgbench",
+    "rss",
+    "outbox",
+    "long_poll",
+    "relay",
+    "client_cpu",
+)
 ALL_SCENARIOS = WRK_SCENARIOS + OTHER_SCENARIOS
 
 SCENARIO_TITLES = {

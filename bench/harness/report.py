@@ -184,6 +184,17 @@ def _feed_lines(results: RunResults) -> list[str]:
     return lines
 
 
+def _client_cpu_lines(results: RunResults) -> list[str]:
+    measured = results.client_cpu
+    if measured is None:
+        return []
+    return [
+        f"Python client, CPU per call in-process: client.users.get(id) "
+        f"{measured.client_median_us:.1f} us, bare httpx.Client.get "
+        f"{measured.bare_median_us:.1f} us ({measured.ratio:.2f}x)"
+    ]
+
+
 def check_lines(checks: Iterable[Check]) -> list[str]:
     return [f"{check.verdict} {check.name} ({check.detail})" for check in checks]
 
@@ -196,6 +207,7 @@ def render(results: RunResults, checks: list[Check]) -> str:
         _memory_lines(results),
         _overload_lines(results),
         _feed_lines(results),
+        _client_cpu_lines(results),
         check_lines(checks),
     ]
     return "\n\n".join("\n".join(section) for section in sections if section)

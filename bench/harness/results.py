@@ -5,6 +5,7 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from bench.harness.client_cpu import ClientCpuResult
 from bench.harness.config import ORGANIZATION_COUNTERPARTS, SCENARIO_TITLES, BenchConfig
 from bench.harness.database import printable
 from bench.harness.events import LONG_POLLS, LongPollResult, PairedRuns
@@ -38,6 +39,8 @@ LONG_POLL_SHARE = 0.9
 # the first (or than this floor: a batch in flight and its confirms take a moment).
 RELAY_LAG_FLOOR_SECONDS = 2.0
 RELAY_WINDOW_SAMPLES = 4
+# CPU per call of `client.users.get(id)` over a bare `httpx.Client.get` of the same URL.
+CLIENT_CPU_RATIO_MAX = 1.5
 # Connection accounting (bench/harness/sockets.py): samples with a non-empty accept queue
 # tolerated per run. The first sample may catch wrk's connections in the middle of their
 # handshake burst; a second one means connections wait to be accepted.
@@ -141,6 +144,7 @@ class RunResults:
     outbox: PairedRuns | None = None
     long_poll: LongPollResult | None = None
     relay: RelayResult | None = None
+    client_cpu: ClientCpuResult | None = None
     finished_at: datetime.datetime | None = None
 
     def find(self, scenario: str, connections: int) -> Comparison | None:
@@ -177,6 +181,7 @@ class RunResults:
             "outbox": self.outbox.as_json() if self.outbox else None,
             "long_poll": self.long_poll.as_json() if self.long_poll else None,
             "relay": self.relay.as_json() if self.relay else None,
+            "client_cpu": self.client_cpu.as_json() if self.client_cpu else None,
             "checks": [asdict(check) for check in checks],
         }
 
@@ -467,6 +472,21 @@ def _relay_check(results: RunResults) -> Check:
     return Check("PASS" if passed else "FAIL", name, detail)
 
 
+def _client_cpu_check(results: RunResults) -> Check:
+    name = (
+        "Python client: CPU per client.users.get(id) <= "
+        f"{CLIENT_CPU_RATIO_MAX:g}x a bare httpx.Client.get"
+    )
+    measured = results.client_cpu
+    if measured is None:
+        return Check("SKIP", name, "scenario not run")
+    detail = (
+        f"{measured.client_median_us:.1f} vs {measured.bare_median_us:.1f} us = "
+        f"{measured.ratio:.2f}x"
+    )
+    return Check("PASS" if measured.ratio <= CLIENT_CPU_RATIO_MAX else "FAIL", name, detail)
+
+
 def evaluate(results: RunResults) -> list[Check]:
     return [
         *_by_id_check(results),
@@ -482,4 +502,5 @@ def evaluate(results: RunResults) -> list[Check]:
         _outbox_check(results),
         *_long_poll_checks(results),
         _relay_check(results),
+        _client_cpu_check(results),
     ]
