@@ -101,11 +101,11 @@ asyncio.run(main())
 
 @contextmanager
 def serving(
-    database_url: str, *, log_to: Path | None = None, **variables: str
+    database_url: str, *, log_to: Path | None = None, port: int | None = None, **variables: str
 ) -> Iterator[Service]:
     """`serve` on the test database, ready, with these environment variables; stopped after.
-    Its output goes to `log_to` when given."""
-    port = free_port()
+    Its output goes to `log_to` when given; it listens on `port` (by default a free one)."""
+    port = port or free_port()
     # Each service gets the fresh metrics folder `serve` makes, not the test session's, unless
     # the test names one.
     inherited = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
