@@ -19,6 +19,7 @@ from db_postgres_service.api.route_table import RouteTable
 from db_postgres_service.clients import (
     create_client,
     grant_scopes,
+    limit_client,
     list_clients,
     revoke_client,
     revoke_scopes,
@@ -189,6 +190,8 @@ def serve(
         # process dies (core/runtime.py).
         os.environ["DATABASE_URL"] = db.url
         os.environ[SERVER_PID_VARIABLE] = str(os.getpid())
+        # Each worker applies its part of a client's limit of requests in flight.
+        os.environ["WEB_CONCURRENCY"] = str(workers)
         if migrate or db.embedded:
             upgrade_to_head(db.url)
         if db.created:
@@ -308,14 +311,25 @@ def _declared(scopes: list[str]) -> list[str]:
     return sorted(set(scopes))
 
 
+MaxInFlightOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-in-flight",
+        min=1,
+        help="The most requests of the client in flight on one instance, split among its "
+        "workers (README: Sharing the service between many callers).",
+    ),
+]
+
+
 @clients_app.command("create")
-def clients_create(name: str, scope: ScopeOption) -> None:
+def clients_create(name: str, scope: ScopeOption, max_in_flight: MaxInFlightOption = None) -> None:
     """Create a key for NAME and print it once; a second key for NAME starts a rotation."""
     if not _CLIENT_NAME.fullmatch(name):
         raise typer.Exit(_fail("NAME must be 1-100 characters of A-Z a-z 0-9 _ . -"))
     scopes = _declared(scope)
     with database() as db:
-        key = _run(create_client(db.url, name, scopes))
+        key = _run(create_client(db.url, name, scopes, max_in_flight=max_in_flight))
     typer.echo(key)
     typer.secho("Store it now: only its hash is kept.", err=True, fg="yellow")
 
@@ -329,14 +343,15 @@ def clients_scopes() -> None:
 
 @clients_app.command("list")
 def clients_list() -> None:
-    """Every key: client, key prefix, scopes, created and revoked times."""
+    """Every key: client, key prefix, scopes, created and revoked times, the client's limit."""
     with database() as db:
         keys = _run(list_clients(db.url))
     for key in keys:
         revoked = f"revoked {key.revoked_at:%Y-%m-%d %H:%M:%S}" if key.revoked_at else "active"
+        limit = "no limit" if key.max_in_flight is None else f"max {key.max_in_flight} in flight"
         typer.echo(
             f"{key.name}\t{key.key_prefix}…\t{','.join(key.scopes)}\t"
-            f"created {key.created_at:%Y-%m-%d %H:%M:%S}\t{revoked}"
+            f"created {key.created_at:%Y-%m-%d %H:%M:%S}\t{revoked}\t{limit}"
         )
 
 
@@ -362,6 +377,27 @@ def clients_grant(name: str, scope: ScopeOption) -> None:
     scopes = _declared(scope)
     keys = _change_scopes(name, grant_scopes, scopes)
     typer.echo(f"Granted {', '.join(scopes)} to {keys} key(s) of {name!r}.")
+
+
+@clients_app.command("limit")
+def clients_limit(
+    name: str,
+    max_in_flight: MaxInFlightOption = None,
+    unlimited: Annotated[
+        bool, typer.Option("--unlimited", help="Remove the client's limit.")
+    ] = False,
+) -> None:
+    """Set or remove NAME's limit of requests in flight; every instance applies it within 5 s."""
+    if (max_in_flight is None) == (not unlimited):
+        raise typer.Exit(_fail("Give exactly one of --max-in-flight N and --unlimited."))
+    with database() as db:
+        changed = _run(limit_client(db.url, name, max_in_flight))
+    if not changed:
+        raise typer.Exit(_fail(f"No active key of {name!r}."))
+    if max_in_flight is None:
+        typer.echo(f"{name!r} has no limit of requests in flight now.")
+    else:
+        typer.echo(f"{name!r} may have at most {max_in_flight} requests in flight per instance.")
 
 
 @clients_app.command("revoke-scope")

@@ -19,8 +19,11 @@ async def _clients(database_url: str) -> AsyncIterator[ApiClientRepository]:
         await connection.close()
 
 
-async def create_client(database_url: str, name: str, scopes: list[str]) -> str:
-    """Add a key for `name` (a second one while it rotates) and return it; only its hash stays."""
+async def create_client(
+    database_url: str, name: str, scopes: list[str], *, max_in_flight: int | None = None
+) -> str:
+    """Add a key for `name` (a second one while it rotates) and return it; only its hash stays.
+    With `max_in_flight`, the client's limit is set too (else a rotation keeps the one it has)."""
     key = new_key()
     async with _clients(database_url) as clients:
         await clients.add_key(
@@ -29,7 +32,14 @@ async def create_client(database_url: str, name: str, scopes: list[str]) -> str:
             key_hash=key.digest,
             scopes=sorted(set(scopes)),
         )
+        if max_in_flight is not None:
+            await clients.limit(name, max_in_flight)
     return key.key
+
+
+async def limit_client(database_url: str, name: str, max_in_flight: int | None) -> bool:
+    async with _clients(database_url) as clients:
+        return await clients.limit(name, max_in_flight)
 
 
 async def list_clients(database_url: str) -> list[ClientKey]:

@@ -82,6 +82,7 @@ class DataService(FastAPI):
             queue_length=settings.request_queue_length,
             queue_timeout=settings.request_queue_timeout,
             exempt_paths=PROBE_PATHS,
+            workers=settings.web_concurrency,
         )
         app = ObservabilityMiddleware(app, routes)
         return RequestContextMiddleware(app, max_body_bytes=settings.max_body_bytes)

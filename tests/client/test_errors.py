@@ -1,6 +1,7 @@
 """Every problem type the service lists in /openapi.json raises its own class: one real
 request per type, provoked through the client."""
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -192,6 +193,45 @@ async def service_unavailable(env: Env) -> None:
         await client.users.get(1)
 
 
+async def too_many_requests(env: Env) -> None:
+    key = await create_client(
+        env.database_url,
+        f"limited-{uuid.uuid4().hex}",
+        ["users:read", "users:write"],
+        max_in_flight=1,
+    )
+    user = await alice(env)
+    async with in_process(env.app, key=key, max_retries=0) as limited:
+        held = None
+        try:
+            async with engine_for(env.app).connect() as connection, connection.begin():
+                await connection.execute(text(_ROW_LOCK), {"id": user.id})
+                held = asyncio.create_task(limited.users.update(user.id, username="renamed"))
+                await _until_a_backend_waits_for_a_lock(env)
+                await limited.users.get(user.id)
+        finally:
+            if held is not None:
+                await held
+
+
+_ROW_LOCK = "SELECT 1 FROM users WHERE id = :id FOR UPDATE"
+
+
+async def _until_a_backend_waits_for_a_lock(env: Env) -> None:
+    async with engine_for(env.app).connect() as connection:
+        for _ in range(100):
+            waiting = await connection.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+            if waiting:
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError("the PATCH never waited for the row lock")
+
+
 async def unauthorized(env: Env) -> None:
     async with in_process(env.app, key="dps_not-a-key") as client:
         await client.users.get(1)
@@ -226,6 +266,7 @@ PROVOKED: dict[str, tuple[Provoke, type[DpsError]]] = {
     "precondition-failed": (precondition_failed, errors.PreconditionFailed),
     "precondition-required": (precondition_required, errors.PreconditionRequired),
     "service-unavailable": (service_unavailable, errors.Unavailable),
+    "too-many-requests": (too_many_requests, errors.RateLimited),
     "unauthorized": (unauthorized, errors.Unauthorized),
     "unsupported-media-type": (unsupported_media_type, errors.UnsupportedMediaType),
     "validation-failed": (validation_failed, errors.ValidationFailed),

@@ -1,23 +1,30 @@
-"""Admission control: a worker runs a bounded number of requests; the rest wait briefly or get 503.
+"""Admission control: a worker runs a bounded number of requests; the rest wait briefly, in fair
+shares per client, or are refused (429 or 503) without running.
 
 The server accepts every connection (connections are cheap and a caller's pool must never hang
 unanswered); what is bounded here is the work. A request that cannot start within the queue
-budget is answered 503 with `Retry-After` at once and never runs later, so a caller that has
-given up cannot have its write land afterwards. A queued request whose caller hangs up is
-dropped before it starts. Probes are exempt: they must answer while the worker is saturated.
-A request that only waits (a long poll of the change feed) steps aside meanwhile
-(`Admission.stepped_aside`), so that hundreds of them take no place from work.
+budget is answered at once with `Retry-After` and never runs later, so a caller that has
+given up cannot have its write land afterwards: 429 when its client is over its fair share of
+the saturated worker or over its own limit, 503 when the worker is simply at capacity. A
+queued request whose caller hangs up is dropped before it starts. Probes are exempt: they must
+answer while the worker is saturated. A request that only waits (a long poll of the change
+feed) steps aside meanwhile (`Admission.stepped_aside`), so that hundreds of them take no
+place from work.
 """
 
 import asyncio
-from collections import deque
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 
+from prometheus_client import Gauge
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from db_postgres_service.api.authentication import bearer_token
+from db_postgres_service.api.fair_shares import Evicted, FairShares, Refusal, Tenant, Turn
+from db_postgres_service.api.metrics import CLIENT_REQUESTS_IN_FLIGHT, CLIENT_REQUESTS_REFUSED
 from db_postgres_service.api.problems import send_problem
-from db_postgres_service.core.errors import ServiceUnavailable
+from db_postgres_service.core.db_errors import DATABASE_FAILURES
+from db_postgres_service.core.errors import ServiceError, ServiceUnavailable, TooManyRequests
 
 
 class _QueueBudgetSpent(Exception):
@@ -28,7 +35,9 @@ class _CallerDeparted(Exception):
     """The caller closed the connection while the request waited."""
 
 
-_Turn = asyncio.Future[None]
+# The share of the requests without a valid key (or whose key could not be checked): together
+# they take no more than one client's share from the clients.
+KEYLESS = "(no valid key)"
 # A request waits this long before its connection is watched for the caller hanging up.
 WATCH_AFTER_SECONDS = 0.05
 # How much of a waiting request's body is read ahead to notice its caller leaving: a create or
@@ -45,7 +54,7 @@ class _RequestReader:
     whatever the server has beyond the read-ahead.
     """
 
-    def __init__(self, receive: Receive, turn: _Turn) -> None:
+    def __init__(self, receive: Receive, turn: Turn) -> None:
         self._receive = receive
         self._turn = turn
         self._messages: asyncio.Queue[Message | Exception] = asyncio.Queue()
@@ -86,7 +95,7 @@ class _DepartureWatch:
     id, measured), for nothing.
     """
 
-    def __init__(self, receive: Receive, turn: _Turn) -> None:
+    def __init__(self, receive: Receive, turn: Turn) -> None:
         self._receive = receive
         self._turn = turn
         self._reader: _RequestReader | None = None
@@ -115,8 +124,10 @@ class _DepartureWatch:
 
 
 class AdmissionMiddleware:
-    """At most `limit` requests of this worker run at once; up to `queue_length` more wait, in
-    arrival order, at most `queue_timeout` seconds each."""
+    """At most `limit` requests of this worker run at once; up to `queue_length` more wait, at
+    most `queue_timeout` seconds each, and the places that free go to the clients in fair
+    shares (api/fair_shares.py). A client's own limit of requests in flight is split among
+    the instance's `workers`."""
 
     def __init__(
         self,
@@ -126,91 +137,111 @@ class AdmissionMiddleware:
         queue_length: int,
         queue_timeout: float,
         exempt_paths: Collection[str],
+        workers: int,
     ) -> None:
         self.app = app
-        self._limit = limit
-        self._queue_length = queue_length
+        self.shares = FairShares(limit, queue_length)
         self._queue_timeout = queue_timeout
         self._exempt_paths = frozenset(exempt_paths)
-        self._running = 0
-        # Turns of waiting requests, oldest first. One that expired or whose caller left is
-        # resolved at once and leaves the queue when its request wakes up.
-        self._waiting: deque[_Turn] = deque()
+        self._workers = workers
+        self._in_flight: dict[str, Gauge] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self._exempt_paths:
             await self.app(scope, receive, send)
             return
-        watch = None
-        if self._running < self._limit and not self._waiting:
-            self._running += 1
-        else:
-            watch = await self._wait_for_turn(scope, receive, send)
+        shares = self.shares
+        tenant = await self._tenant(scope)
+        if shares.over_limit(tenant):
+            await self._refuse(scope, send, tenant, Refusal.OVER_LIMIT)
+            return
+        if not shares.start_at_once(tenant):
+            watch = await self._wait_for_turn(scope, receive, send, tenant)
             if watch is None:
                 return
             receive = watch.receive
-        admission = Admission(self)
+        admission = Admission(self, tenant)
         scope["state"]["admission"] = admission
         try:
             await self.app(scope, receive, send)
         finally:
             admission.leave()
 
-    async def rejoin(self) -> None:
-        """Take a place again, after the longest-waiting requests; no budget: the request
-        has started, and its caller waits for its answer."""
-        if self._running < self._limit and not self._waiting:
-            self._running += 1
-            return
-        turn: _Turn = asyncio.get_running_loop().create_future()
-        self._waiting.append(turn)
+    def in_flight(self, client: str) -> Gauge:
+        """The client's gauge of requests running, its child looked up once."""
+        gauge = self._in_flight.get(client)
+        if gauge is None:
+            gauge = self._in_flight[client] = CLIENT_REQUESTS_IN_FLIGHT.labels(client)
+        return gauge
+
+    async def _tenant(self, scope: Scope) -> Tenant:
+        """The caller's share. Authentication checks the key itself once the request runs;
+        requests without a valid key share one client's share among them."""
+        token = bearer_token(scope)
+        try:
+            caller = await scope["app"].state.authenticator.identify(token) if token else None
+        except DATABASE_FAILURES:
+            # Authentication answers it (503) once it runs.
+            caller = None
+        if caller is None:
+            return self.shares.tenant(KEYLESS, None)
+        limit = caller.max_in_flight
+        return self.shares.tenant(
+            caller.name, None if limit is None else max(1, limit // self._workers)
+        )
+
+    async def rejoin(self, tenant: Tenant) -> Tenant:
+        """Take a place again, after the longest-waiting requests: no budget, no refusal, the
+        request has started and its caller waits for its answer. The client's share as it is
+        now (the request held none meanwhile)."""
+        tenant = self.shares.tenant(tenant.name, tenant.limit)
+        if self.shares.start_at_once(tenant):
+            return tenant
+        turn: Turn = asyncio.get_running_loop().create_future()
+        self.shares.rejoin_line(tenant, turn)
         try:
             await turn
         except BaseException:
             if turn.done() and not turn.cancelled():
-                self.pass_turn_on()
-            elif turn in self._waiting:
-                self._waiting.remove(turn)
+                self.shares.finish(tenant)
+            else:
+                self.shares.leave_line(tenant, turn)
             raise
-
-    def pass_turn_on(self) -> None:
-        """The finished request's place goes to the longest-waiting request, if any."""
-        waiting = self._waiting
-        while waiting:
-            turn = waiting.popleft()
-            if not turn.done():
-                turn.set_result(None)
-                return
-        self._running -= 1
+        return tenant
 
     async def _wait_for_turn(
-        self, scope: Scope, receive: Receive, send: Send
+        self, scope: Scope, receive: Receive, send: Send, tenant: Tenant
     ) -> _DepartureWatch | None:
         """The request's watch once it is admitted; None when it was answered, or its caller
         left, without it running."""
-        if len(self._waiting) >= self._queue_length:
-            await self._refuse(scope, send)
-            return None
         loop = asyncio.get_running_loop()
-        turn: _Turn = loop.create_future()
-        self._waiting.append(turn)
+        turn: Turn = loop.create_future()
+        refusal = self.shares.line_up(tenant, turn)
+        if refusal is not None:
+            await self._refuse(scope, send, tenant, refusal)
+            return None
         expiry = loop.call_later(self._queue_timeout, _spend_budget, turn)
         watch = _DepartureWatch(receive, turn)
         try:
             await turn
         except _QueueBudgetSpent:
-            self._forget(turn, watch)
-            await self._refuse(scope, send)
+            refusal = self.shares.refusal_after_waiting(tenant)
+            self._forget(tenant, turn, watch)
+            await self._refuse(scope, send, tenant, refusal)
+            return None
+        except Evicted:
+            self._forget(tenant, turn, watch)
+            await self._refuse(scope, send, tenant, Refusal.OVER_SHARE)
             return None
         except _CallerDeparted:
             # Nobody is left to answer: the access log shows 499 (client closed request).
-            self._forget(turn, watch)
+            self._forget(tenant, turn, watch)
             return None
         except BaseException:
             # Cancelled (the server shuts down): a place handed over meanwhile goes on.
             if turn.done() and not turn.cancelled() and turn.exception() is None:
-                self.pass_turn_on()
-            self._forget(turn, watch)
+                self.shares.finish(tenant)
+            self._forget(tenant, turn, watch)
             watch.cancel()
             raise
         finally:
@@ -218,30 +249,52 @@ class AdmissionMiddleware:
         watch.stop_watching()
         return watch
 
-    def _forget(self, turn: _Turn, watch: _DepartureWatch) -> None:
+    def _forget(self, tenant: Tenant, turn: Turn, watch: _DepartureWatch) -> None:
         watch.stop_watching()
-        if turn in self._waiting:
-            self._waiting.remove(turn)
+        self.shares.leave_line(tenant, turn)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        refusal = ServiceUnavailable(
+    async def _refuse(self, scope: Scope, send: Send, tenant: Tenant, refusal: Refusal) -> None:
+        CLIENT_REQUESTS_REFUSED.labels(tenant.name, refusal.value).inc()
+        await send_problem(send, self._problem(tenant, refusal), scope["state"]["request_id"])
+
+    def _problem(self, tenant: Tenant, refusal: Refusal) -> ServiceError:
+        who = (
+            "requests without a valid API key"
+            if tenant.name == KEYLESS
+            else f"the client {tenant.name!r}"
+        )
+        not_run = "the request was not executed."
+        if refusal is Refusal.OVER_LIMIT:
+            return TooManyRequests(
+                f"Over its own limit: {who} already has {tenant.limit} request(s) in flight on "
+                f"this worker, its part of the client's max-in-flight; {not_run}"
+            )
+        if refusal is Refusal.OVER_SHARE:
+            return TooManyRequests(
+                f"Over its fair share: the service is saturated and {who} holds at least its "
+                f"share of it while other clients wait; {not_run}"
+            )
+        return ServiceUnavailable(
             "The service is at capacity: the request could not start within "
             f"{self._queue_timeout:g} s and was not executed."
         )
-        await send_problem(send, refusal, scope["state"]["request_id"])
 
 
 class Admission:
     """A running request's place: given up while the request only waits, taken again after."""
 
-    def __init__(self, middleware: AdmissionMiddleware) -> None:
+    def __init__(self, middleware: AdmissionMiddleware, tenant: Tenant) -> None:
         self._middleware = middleware
+        self._tenant = tenant
+        self._in_flight = middleware.in_flight(tenant.name)
+        self._in_flight.inc()
         self._held = True
 
     def leave(self) -> None:
         if self._held:
             self._held = False
-            self._middleware.pass_turn_on()
+            self._in_flight.dec()
+            self._middleware.shares.finish(self._tenant)
 
     @asynccontextmanager
     async def stepped_aside(self) -> AsyncIterator[None]:
@@ -250,10 +303,11 @@ class Admission:
         try:
             yield
         finally:
-            await self._middleware.rejoin()
+            self._tenant = await self._middleware.rejoin(self._tenant)
+            self._in_flight.inc()
             self._held = True
 
 
-def _spend_budget(turn: _Turn) -> None:
+def _spend_budget(turn: Turn) -> None:
     if not turn.done():
         turn.set_exception(_QueueBudgetSpent())

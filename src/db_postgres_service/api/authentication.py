@@ -32,6 +32,8 @@ _MAX_KEY_LENGTH = 256
 class Caller:
     name: str
     scopes: frozenset[str]
+    # The operator's limit of the client's requests in flight on one instance, if any.
+    max_in_flight: int | None
 
 
 class ClientAuthenticator:
@@ -44,6 +46,15 @@ class ClientAuthenticator:
         self._pool = pool
         self._cache: dict[str, tuple[float, Caller | None]] = {}
 
+    async def identify(self, key: str) -> Caller | None:
+        """Who calls with `key`, for admission control, which runs before the key is checked:
+        its last verdict however old (its identity and limit are all that count there), looked
+        up only the first time."""
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached[1]
+        return await self.caller(key)
+
     async def caller(self, key: str) -> Caller | None:
         started = time.monotonic()
         cached = self._cache.get(key)
@@ -54,7 +65,7 @@ class ClientAuthenticator:
             found = await ApiClientRepository(connection).active_key(digest)
         caller = None
         if found is not None and hmac.compare_digest(found.key_hash, digest):
-            caller = Caller(found.name, found.scopes)
+            caller = Caller(found.name, found.scopes, found.max_in_flight)
         if len(self._cache) >= CACHE_MAX_ENTRIES:
             self._cache.clear()
         # Stamped with the time the lookup started, so a verdict never outlives the window.

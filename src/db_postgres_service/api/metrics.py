@@ -38,6 +38,18 @@ POOL_CONNECTIONS = Gauge(
     ["state"],
     multiprocess_mode="livesum",
 )
+CLIENT_REQUESTS_IN_FLIGHT = Gauge(
+    "client_requests_in_flight",
+    "Requests of each client running (admitted, not finished).",
+    ["client"],
+    multiprocess_mode="livesum",
+)
+CLIENT_REQUESTS_REFUSED = Counter(
+    "client_requests_refused_total",
+    "Requests refused without running, by client and reason "
+    "(over_limit and over_share: 429; at_capacity: 503).",
+    ["client", "reason"],
+)
 DATABASE_ERRORS = Counter(
     "db_errors_total",
     "Database failures by kind (SQLSTATE, or the exception class when there is none).",

@@ -14,7 +14,8 @@ from fastapi.openapi.utils import get_openapi
 from db_postgres_service.api.problems import problem_responses, problem_schemas, problem_types
 from db_postgres_service.schemas.problem import REQUEST_ID_PATTERN
 
-_AUTH_STATUSES = (401, 403)
+# What every operation that needs a key may answer: no key, no scope, over its share.
+_KEYED_STATUSES = (401, 403, 429)
 _REQUEST_ID_HEADER = {
     "description": "The caller's X-Request-ID when it is a sane token, otherwise a new UUID.",
     "required": True,
@@ -116,7 +117,7 @@ def install_openapi(app: FastAPI) -> None:
                     parameters.append(copy.deepcopy(_REQUEST_ID_PARAMETER))
                     responses: dict[str, Any] = operation["responses"]
                     if operation.get("security"):
-                        for status, declared in problem_responses(*_AUTH_STATUSES).items():
+                        for status, declared in problem_responses(*_KEYED_STATUSES).items():
                             responses.setdefault(str(status), declared)
                         _describe_scopes(operation)
                     for response in responses.values():

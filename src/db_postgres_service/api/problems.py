@@ -50,7 +50,14 @@ _DESCRIPTIONS: Mapping[int, str] = {
     415: "Request body is not JSON",
     422: "Validation failed (`errors`)",
     428: "`If-Match` is required (setting `require_if_match`) but absent",
+    429: "The client is over its fair share of the saturated service, or over its own limit "
+    "of requests in flight (not run)",
     503: "Database unavailable, pool exhausted, statement timed out, or at capacity (not run)",
+}
+_RETRY_AFTER: Mapping[str, Any] = {
+    "description": "Seconds to wait before retrying.",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 0},
 }
 _HEADERS: Mapping[int, Mapping[str, Mapping[str, Any]]] = {
     401: {
@@ -60,13 +67,8 @@ _HEADERS: Mapping[int, Mapping[str, Mapping[str, Any]]] = {
             "schema": {"type": "string", "enum": ["Bearer"]},
         }
     },
-    503: {
-        "Retry-After": {
-            "description": "Seconds to wait before retrying.",
-            "required": True,
-            "schema": {"type": "integer", "minimum": 0},
-        }
-    },
+    429: {"Retry-After": _RETRY_AFTER},
+    503: {"Retry-After": _RETRY_AFTER},
 }
 PROBLEM_SCHEMA_REF = "#/components/schemas/{model}"
 

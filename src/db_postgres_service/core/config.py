@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     # (bench/README.md). A caller who gives up sooner has its waiting request dropped anyway.
     request_queue_timeout_ms: int = Field(default=2000, ge=1, le=60_000)
     request_queue_length: int = Field(default=1024, ge=0, le=100_000)
+    # The instance's worker processes (`serve` sets it from its --workers): each applies
+    # max(1, N // web_concurrency) of a client's limit of N requests in flight.
+    web_concurrency: int = Field(default=1, ge=1, le=1024)
     # Connections one worker keeps open at once: far above any caller's pool, so that the
     # server never leaves a connection unaccepted; the work is bounded by the settings above.
     max_connections_per_worker: int = Field(default=4096, ge=16, le=1_000_000)

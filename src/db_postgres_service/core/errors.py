@@ -181,3 +181,15 @@ class ServiceUnavailable(ServiceError):
 
     def __init__(self, detail: str, *, retry_after_seconds: int = 1) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after_seconds)})
+
+
+class TooManyRequests(ServiceError):
+    """The calling client is over its fair share of a saturated service, or over its own limit
+    of requests in flight; the caller may retry after `Retry-After` seconds."""
+
+    status = 429
+    kind = "too-many-requests"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_seconds)})

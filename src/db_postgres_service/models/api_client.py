@@ -1,6 +1,17 @@
 import datetime
 
-from sqlalchemy import ARRAY, BigInteger, DateTime, Identity, Index, LargeBinary, String, func
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db_postgres_service.models.base import Base, unique_name
@@ -26,3 +37,15 @@ class ApiClient(Base):
         Index(unique_name("api_clients", "key_hash"), "key_hash", unique=True),
         Index("ix_api_clients_name", "name"),
     )
+
+
+class ClientLimit(Base):
+    """An operator's hard limit on a client's requests in flight (`clients limit`), whichever of
+    its keys they carry; a client without a row has none."""
+
+    __tablename__ = "client_limits"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    max_in_flight: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (CheckConstraint("max_in_flight > 0", name="max_in_flight_positive"),)
