@@ -13,7 +13,7 @@ bench/results/latest.png.
 Settings (environment): BENCH_DURATION (15 s per measured run), BENCH_WARMUP (5 s, discarded,
 before each), BENCH_CONNECTIONS (16,64,256), BENCH_SCENARIOS (all: by_id, org_by_id, by_username,
 list, org_list, members, patch, create, org_create, overload, batch, pgbench, rss, outbox,
-long_poll, relay, client_cpu; the org_*
+long_poll, relay, fair_share, client_cpu; the org_*
 scenarios and members, routes the baseline lacks, run on the service alone, each org_* one right
 after its user counterpart), BENCH_SKIP_BASELINE, BENCH_OVERLOAD_SECONDS
 (20), BENCH_RSS_SECONDS (60), BENCH_RSS_TOLERANCE_MIB (10), BENCH_BATCH_REQUESTS (20),
@@ -50,6 +50,7 @@ from bench.harness.config import (
 )
 from bench.harness.database import Databases, printable, provision
 from bench.harness.events import LONG_POLLS, PairedRuns, run_long_polls, run_outbox
+from bench.harness.fair_share import FLOOD_CONNECTIONS, QUIET_CONNECTIONS, run_fair_share
 from bench.harness.load import (
     LoadError,
     WrkResult,
@@ -259,6 +260,13 @@ def run(config: BenchConfig) -> RunResults:
             results.relay = run_relay(
                 service, databases.service, config.threads, RESULTS_DIR / "relay.log"
             )
+        if config.runs("fair_share"):
+            say(
+                f"  fair_share   GET by id @{QUIET_CONNECTIONS} alone or beside another client's "
+                f"@{FLOOD_CONNECTIONS}, {rounds} rounds"
+            )
+            results.fair_share = run_fair_share(service, databases.service, rounds, *timing)
+            _paired_lines("fair_share", results.fair_share.quiet, "beside", "alone")
     # In-process and alone: the servers have stopped, so that only the client's CPU is timed.
     if config.runs("client_cpu"):
         say("  client_cpu   client.users.get(id) against a bare httpx get, in-process")

@@ -45,6 +45,7 @@ OTHER_SCENARIOS = (
     "outbox",
     "long_poll",
     "relay",
+    "fair_share",
     "client_cpu",
 )
 ALL_SCENARIOS = WRK_SCENARIOS + OTHER_SCENARIOS

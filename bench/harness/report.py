@@ -184,6 +184,17 @@ def _feed_lines(results: RunResults) -> list[str]:
     return lines
 
 
+def _fair_share_lines(results: RunResults) -> list[str]:
+    fair = results.fair_share
+    if fair is None:
+        return []
+    shares = ", ".join(f"{share:.0%}" for share in fair.quiet.shares)
+    floods = "; ".join(flood.statuses_summary for flood in fair.floods)
+    return [
+        f"quiet client @16 beside a flood @512 / alone, by round: {shares}; the flood: {floods}"
+    ]
+
+
 def _client_cpu_lines(results: RunResults) -> list[str]:
     measured = results.client_cpu
     if measured is None:
@@ -207,6 +218,7 @@ def render(results: RunResults, checks: list[Check]) -> str:
         _memory_lines(results),
         _overload_lines(results),
         _feed_lines(results),
+        _fair_share_lines(results),
         _client_cpu_lines(results),
         check_lines(checks),
     ]

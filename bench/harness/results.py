@@ -9,6 +9,11 @@ from bench.harness.client_cpu import ClientCpuResult
 from bench.harness.config import ORGANIZATION_COUNTERPARTS, SCENARIO_TITLES, BenchConfig
 from bench.harness.database import printable
 from bench.harness.events import LONG_POLLS, LongPollResult, PairedRuns
+from bench.harness.fair_share import (
+    FLOOD_CONNECTIONS,
+    QUIET_CONNECTIONS,
+    FairShareResult,
+)
 from bench.harness.load import BatchResult, PgbenchResult, WrkResult
 from bench.harness.memory import MemoryResult
 from bench.harness.overload import (
@@ -39,6 +44,8 @@ LONG_POLL_SHARE = 0.9
 # the first (or than this floor: a batch in flight and its confirms take a moment).
 RELAY_LAG_FLOOR_SECONDS = 2.0
 RELAY_WINDOW_SAMPLES = 4
+# A quiet client beside another client's flood: at least this share of its req/s alone.
+QUIET_SHARE = 0.5
 # CPU per call of `client.users.get(id)` over a bare `httpx.Client.get` of the same URL.
 CLIENT_CPU_RATIO_MAX = 1.5
 # Connection accounting (bench/harness/sockets.py): samples with a non-empty accept queue
@@ -144,6 +151,7 @@ class RunResults:
     outbox: PairedRuns | None = None
     long_poll: LongPollResult | None = None
     relay: RelayResult | None = None
+    fair_share: FairShareResult | None = None
     client_cpu: ClientCpuResult | None = None
     finished_at: datetime.datetime | None = None
 
@@ -181,6 +189,7 @@ class RunResults:
             "outbox": self.outbox.as_json() if self.outbox else None,
             "long_poll": self.long_poll.as_json() if self.long_poll else None,
             "relay": self.relay.as_json() if self.relay else None,
+            "fair_share": self.fair_share.as_json() if self.fair_share else None,
             "client_cpu": self.client_cpu.as_json() if self.client_cpu else None,
             "checks": [asdict(check) for check in checks],
         }
@@ -472,6 +481,50 @@ def _relay_check(results: RunResults) -> Check:
     return Check("PASS" if passed else "FAIL", name, detail)
 
 
+def _fair_share_checks(results: RunResults) -> list[Check]:
+    share_name = (
+        f"quiet client GET by id @{QUIET_CONNECTIONS} beside another's flood "
+        f"@{FLOOD_CONNECTIONS}: >= {QUIET_SHARE:.0%} of its req/s alone, round by round"
+    )
+    served_name = "quiet client beside the flood: 0 errors, every connection served"
+    flood_name = f"flooding client @{FLOOD_CONNECTIONS}: refused only with 429 or 503, no 5xx"
+    fair = results.fair_share
+    if fair is None:
+        return [Check("SKIP", name, "scenario not run") for name in (share_name, served_name)] + [
+            Check("SKIP", flood_name, "scenario not run")
+        ]
+    share = fair.quiet.median_share
+    detail = f"median {share:.0%} ({_rounds(fair.quiet)})"
+    quiet_failures = [
+        f"round {number}: {', '.join(reasons)}"
+        for number, run in enumerate(fair.quiet.changed, 1)
+        if (reasons := starvation(run) + ([f"errors {run.error_kinds}"] if run.errors else []))
+    ]
+    tallies = [_statuses(flood) for flood in fair.floods]
+    unexpected = [
+        f"round {number}: {tally}"
+        for number, tally in enumerate(tallies, 1)
+        if set(tally) - {200, 429, 503}
+    ]
+    unexpected += [
+        f"round {number}: errors {flood.error_kinds}"
+        for number, flood in enumerate(fair.floods, 1)
+        if set(flood.error_kinds) - {"status"}
+    ]
+    flood_detail = "; ".join(unexpected) or "; ".join(
+        ", ".join(f"{code}: {count}" for code, count in sorted(tally.items())) for tally in tallies
+    )
+    return [
+        Check("PASS" if share >= QUIET_SHARE else "FAIL", share_name, detail),
+        Check(
+            "FAIL" if quiet_failures else "PASS",
+            served_name,
+            "; ".join(quiet_failures) or "all served",
+        ),
+        Check("FAIL" if unexpected else "PASS", flood_name, flood_detail),
+    ]
+
+
 def _client_cpu_check(results: RunResults) -> Check:
     name = (
         "Python client: CPU per client.users.get(id) <= "
@@ -502,5 +555,6 @@ def evaluate(results: RunResults) -> list[Check]:
         _outbox_check(results),
         *_long_poll_checks(results),
         _relay_check(results),
+        *_fair_share_checks(results),
         _client_cpu_check(results),
     ]

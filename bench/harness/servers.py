@@ -49,7 +49,8 @@ def _environment(**overrides: str) -> dict[str, str]:
     return environment
 
 
-def _run(command: list[str], database_url: str) -> str:
+def run_command(command: list[str], database_url: str) -> str:
+    """Run one of our commands on `database_url`; its output, or ServerError."""
     result = subprocess.run(  # noqa: S603 - our own executables, fixed arguments
         command,
         cwd=REPO_DIR,
@@ -67,7 +68,7 @@ def _run(command: list[str], database_url: str) -> str:
 def prepare_service(database_url: str) -> str:
     """Migrate and seed the service's database; return a new API key that may read and write."""
     cli = str(BIN_DIR / "db-postgres-service")
-    _run([cli, "migrate"], database_url)
+    run_command([cli, "migrate"], database_url)
     scopes = (
         "users:read",
         "users:write",
@@ -76,7 +77,7 @@ def prepare_service(database_url: str) -> str:
         "events:read",
     )
     create = [cli, "clients", "create", "bench", *(f"--scope={scope}" for scope in scopes)]
-    lines = [line for line in _run(create, database_url).splitlines() if line.strip()]
+    lines = [line for line in run_command(create, database_url).splitlines() if line.strip()]
     if not lines or not lines[-1].startswith("dps_"):
         raise ServerError("`clients create` printed no key")
     seed_users(database_url)
@@ -86,7 +87,7 @@ def prepare_service(database_url: str) -> str:
 
 def prepare_baseline(database_url: str) -> None:
     """Create the baseline's table (once, before its workers race to) and seed it."""
-    _run([sys.executable, "-m", "bench.baseline.app"], asyncpg_url(database_url))
+    run_command([sys.executable, "-m", "bench.baseline.app"], asyncpg_url(database_url))
     seed_users(database_url)
 
 
