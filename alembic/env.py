@@ -80,7 +80,12 @@ def _run(connection: Connection) -> None:
         connection.rollback()
         return revision
 
-    run_giving_way(context.run_migrations, patience, revision=recorded_revision)
+    run_giving_way(
+        context.run_migrations,
+        patience,
+        rollback=connection.rollback,
+        revision=recorded_revision,
+    )
 
 
 async def _run_online() -> None:

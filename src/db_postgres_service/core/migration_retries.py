@@ -60,15 +60,16 @@ def run_giving_way(
     run_steps: Callable[[], None],
     patience: LockPatience,
     *,
+    rollback: Callable[[], None],
     revision: Callable[[], str | None],
-    sleep: Callable[[float], None] = time.sleep,
 ) -> None:
-    """Run the pending steps; when one times out waiting for a lock, run them again from that
-    step after a pause, at most `patience.retries` times, then raise MigrationGaveUp.
+    """Run the pending steps; when one times out waiting for a lock, roll it back and run the
+    steps again from that one after a pause, at most `patience.retries` times, then raise
+    MigrationGaveUp.
 
-    `run_steps` must leave the step that failed rolled back (Alembic's per-migration
-    transaction does) and start from the first step not yet recorded; `revision` tells the
-    revision recorded so far, for the log.
+    `run_steps` must start again from the first step not yet recorded (Alembic's does: each
+    step commits with its revision); `rollback` ends what a failed attempt left open;
+    `revision` tells the revision recorded so far, for the log.
     """
     pauses = patience.pauses()
     for retry in range(len(pauses) + 1):
@@ -78,13 +79,14 @@ def run_giving_way(
         except DBAPIError as error:
             if not is_lock_timeout(error):
                 raise
+            rollback()
             at, statement = revision() or "base", error.statement or "?"
             if retry == len(pauses):
                 raise MigrationGaveUp(
-                    f"Gave up migrating after revision {at}: {statement!r} waited longer than "
-                    f"lock_timeout ({patience.lock_timeout_ms} ms) for a lock in each of "
-                    f"{retry + 1} attempts. Find what holds it (pg_locks, pg_stat_activity), "
-                    "then migrate again; the schema stays at that revision."
+                    f"Gave up migrating after revision {at}: in each of {retry + 1} attempts, a "
+                    f"statement waited longer than lock_timeout ({patience.lock_timeout_ms} ms) "
+                    "for a lock; the schema stays at that revision. Find what holds the lock "
+                    f"(pg_locks, pg_stat_activity), then migrate again. The statement: {statement}"
                 ) from error
             logger.warning(
                 "migration step after revision %s waited longer than lock_timeout (%s ms) for "
@@ -96,4 +98,4 @@ def run_giving_way(
                 pauses[retry],
                 statement,
             )
-            sleep(pauses[retry])
+            time.sleep(pauses[retry])
