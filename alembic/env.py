@@ -69,7 +69,6 @@ def _run(connection: Connection) -> None:
     _configure(connection=connection)
     _take_turn(connection)
     patience = _patience()
-    # After the turn is taken: lock_timeout would also bound the wait for the advisory lock.
     for statement in patience.session_settings():
         connection.execute(text(statement))
     connection.commit()

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.exc import DBAPIError
 
 from alembic import command
+from db_postgres_service.core.config import Settings
 from db_postgres_service.core.migration_retries import LockPatience, MigrationGaveUp
 from db_postgres_service.core.migrations import alembic_config
 
@@ -66,6 +67,20 @@ async def release_after(blocker: asyncpg.Connection, seconds: float) -> None:
 
 def retries_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [record.getMessage() for record in caplog.records if record.name == RETRIES_LOGGER]
+
+
+def test_by_default_a_step_waits_2_s_for_a_lock_and_is_retried_5_times_after_1_to_16_s() -> None:
+    patience = LockPatience.from_settings(Settings())
+
+    assert patience.session_settings() == [
+        "SET lock_timeout = '2000ms'",
+        "SET statement_timeout = 0",
+    ]
+    assert patience.pauses() == [1, 2, 4, 8, 16]
+
+
+def test_the_pauses_between_retries_double_up_to_a_minute() -> None:
+    assert LockPatience(2000, retries=8).pauses() == [1, 2, 4, 8, 16, 32, 60, 60]
 
 
 async def test_a_step_behind_a_lock_lets_reads_pass_and_retries_until_the_lock_is_free(

@@ -18,8 +18,9 @@ from db_postgres_service.core.config import Settings
 
 # SQLSTATE lock_not_available: what PostgreSQL raises when a lock wait reaches lock_timeout.
 LOCK_NOT_AVAILABLE = "55P03"
-# The first pause between attempts; each next one is twice as long.
+# The first pause between attempts; each next one is twice as long, up to the longest.
 FIRST_PAUSE_SECONDS = 1.0
+LONGEST_PAUSE_SECONDS = 60.0
 
 logger = logging.getLogger("db_postgres_service.migrations")
 
@@ -42,7 +43,10 @@ class LockPatience:
 
     def pauses(self) -> list[float]:
         """The pause before each retry, in seconds."""
-        return [self.first_pause_seconds * 2**retry for retry in range(self.retries)]
+        return [
+            min(self.first_pause_seconds * 2**retry, LONGEST_PAUSE_SECONDS)
+            for retry in range(self.retries)
+        ]
 
     def session_settings(self) -> list[str]:
         """What the migration's connection is set to before its first step: the lock wait

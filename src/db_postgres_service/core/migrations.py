@@ -40,11 +40,11 @@ def head_revision() -> str:
     return head
 
 
-def upgrade_to_head(database_url: str, patience: LockPatience | None = None) -> None:
+def upgrade_to_head(database_url: str) -> None:
     """Bring the schema to the latest revision; safe to run from several instances at once.
-    Each step waits for a lock no longer than `patience` (the settings' by default) allows,
-    retried, then MigrationGaveUp (core/migration_retries.py).
+    A step that waits for a lock longer than the settings allow is retried, then raises
+    MigrationGaveUp (core/migration_retries.py).
 
     Runs its own event loop, so call it from synchronous code (or a worker thread).
     """
-    command.upgrade(alembic_config(database_url, patience), "head")
+    command.upgrade(alembic_config(database_url), "head")
