@@ -4,6 +4,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import asyncpg
 
@@ -12,6 +13,25 @@ from db_postgres_service.core.migrations import alembic_config, head_revision, u
 
 from .conftest import ThrowAwayDatabases, asyncpg_dsn
 from .helpers import emptying, service_tables
+from .migration_scripts import (
+    EXPAND_USERS,
+    NEXT,
+    add_users,
+    users_schema,
+    with_next_migration,
+)
+
+# An upgrade to head of the migrations in argv[1], on the database of argv[2].
+_UPGRADE = """
+import sys
+
+from alembic import command
+from db_postgres_service.core.migrations import alembic_config
+
+config = alembic_config(sys.argv[2])
+config.set_main_option("script_location", sys.argv[1])
+command.upgrade(config, "head")
+"""
 
 
 def query(url: str, sql: str) -> list[asyncpg.Record]:
@@ -129,3 +149,29 @@ def test_instances_migrating_at_once_all_succeed(databases: ThrowAwayDatabases) 
     assert [process.returncode for process in migrations] == [0, 0, 0], outputs
     assert sum("Running upgrade  -> 0001" in output for output in outputs) == 1
     assert revision(url) == head_revision()
+
+
+def test_an_instance_waiting_its_turn_does_not_hold_up_a_concurrent_index_build(
+    databases: ThrowAwayDatabases, tmp_path: Path
+) -> None:
+    """The instance that migrates builds an index concurrently, which waits for every
+    transaction older than it; the other instance waits for its turn without being one."""
+    url = databases.create()
+    asyncio.run(add_users(url, 100_000))
+    scripts = with_next_migration(tmp_path, EXPAND_USERS)
+
+    migrations = [
+        subprocess.Popen(
+            [sys.executable, "-c", _UPGRADE, str(scripts), url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(2)
+    ]
+    outputs = [process.communicate(timeout=60)[0].decode() for process in migrations]
+
+    assert [process.returncode for process in migrations] == [0, 0], outputs
+    schema = asyncio.run(users_schema(url))
+    assert schema.revision == NEXT
+    assert "ix_users_locale" in schema.indexes
+    assert schema.invalid_indexes == frozenset()

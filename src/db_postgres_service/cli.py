@@ -26,6 +26,7 @@ from db_postgres_service.clients import (
 )
 from db_postgres_service.core.config import METRICS_DIR_VARIABLE, Settings
 from db_postgres_service.core.logging import configure_logging
+from db_postgres_service.core.migration_retries import MigrationGaveUp
 from db_postgres_service.core.migrations import upgrade_to_head
 from db_postgres_service.core.runtime import SERVER_PID_VARIABLE
 
@@ -127,6 +128,14 @@ def _run(work: Coroutine[Any, Any, Result]) -> Result:
         raise typer.Exit(_fail(f"Cannot use the database: {error}")) from None
 
 
+def _upgrade(url: str) -> None:
+    """Migrate to head; a step that never got its locks is one line, not a traceback."""
+    try:
+        upgrade_to_head(url)
+    except MigrationGaveUp as error:
+        raise typer.Exit(_fail(str(error))) from None
+
+
 @contextmanager
 def metrics_directory() -> Iterator[None]:
     """A fresh folder where every worker writes its metric samples (prometheus multiprocess).
@@ -193,7 +202,7 @@ def serve(
         # Each worker applies its part of a client's limit of requests in flight.
         os.environ["WEB_CONCURRENCY"] = str(workers)
         if migrate or db.embedded:
-            upgrade_to_head(db.url)
+            _upgrade(db.url)
         if db.created:
             # A newcomer's first run: a key to try /docs with at once, shown this one time.
             key = asyncio.run(create_client(db.url, DEV_CLIENT, sorted(api_scopes())))
@@ -256,7 +265,7 @@ def migrate() -> None:
     """Upgrade the schema to the latest revision (safe to run from several instances at once)."""
     configure_logging(Settings().log_level)
     with database() as db:
-        upgrade_to_head(db.url)
+        _upgrade(db.url)
         logger.info("schema is at the latest revision")
 
 

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     relay_port: int = Field(default=8001, ge=1, le=65_535)
     relay_batch: int = Field(default=500, ge=1, le=10_000)
 
+    # Schema migrations (`migrate`, `serve --migrate`; core/migration_retries.py): how long a
+    # migration's statement may wait for a lock, while the reads and writes of that table queue
+    # behind it, and how many times a step that waited longer is rolled back and run again.
+    migration_lock_timeout_ms: int = Field(default=2000, ge=1, le=600_000)
+    migration_retries: int = Field(default=5, ge=0, le=100)
+
     @property
     def worker_concurrency(self) -> int:
         return self.requests_per_worker or self.db_pool_size

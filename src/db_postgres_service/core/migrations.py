@@ -6,9 +6,12 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from alembic import command
+from db_postgres_service.core.migration_retries import LockPatience
 
 # An arbitrary constant that names "schema migration" among this database's advisory locks.
 MIGRATION_LOCK_KEY = 7_310_255_004_812_901
+# Where alembic/env.py finds the LockPatience a caller chose (else it reads the settings).
+LOCK_PATIENCE = "lock_patience"
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -21,10 +24,11 @@ def script_location() -> Path:
     return _PACKAGE_DIR.parent.parent / "alembic"
 
 
-def alembic_config(database_url: str | None = None) -> Config:
+def alembic_config(database_url: str | None = None, patience: LockPatience | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(script_location()))
     config.attributes["database_url"] = database_url
+    config.attributes[LOCK_PATIENCE] = patience
     config.attributes["configure_logging"] = False
     return config
 
@@ -38,6 +42,8 @@ def head_revision() -> str:
 
 def upgrade_to_head(database_url: str) -> None:
     """Bring the schema to the latest revision; safe to run from several instances at once.
+    A step that waits for a lock longer than the settings allow is retried, then raises
+    MigrationGaveUp (core/migration_retries.py).
 
     Runs its own event loop, so call it from synchronous code (or a worker thread).
     """
