@@ -16,6 +16,16 @@ down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+SQUAWK_ACCEPTED = {
+    "prefer-text-field": (
+        "a new table, and `name` is api_clients.name's varchar(100), the client it limits"
+    ),
+    "prefer-bigint-over-int": (
+        "a count of one client's requests in flight, bounded far below 2^31 by the workers' "
+        "own limits"
+    ),
+}
+
 
 def upgrade() -> None:
     op.create_table(
