@@ -159,36 +159,3 @@ async def test_a_place_is_not_handed_to_a_request_that_already_left() -> None:
     assert waiting.exception() is None
     assert second.running == 1
     expired.exception()
-
-
-async def test_a_freed_place_is_kept_for_a_client_below_its_share_not_given_to_one_at_it() -> None:
-    shares = FairShares(limit=4, queue_length=10)
-    flood, quiet = shares.tenant("flood", None), shares.tenant("quiet", None)
-    for tenant in (flood, flood, quiet, quiet):
-        shares.start_at_once(tenant)
-    flood_turn = turn()
-    shares.line_up(flood, flood_turn)
-
-    shares.finish(quiet)
-    kept = not flood_turn.done()
-    quiet_started = shares.start_at_once(quiet)
-
-    assert kept
-    assert quiet_started
-    assert (flood.running, quiet.running) == (2, 2)
-
-
-async def test_once_the_other_client_is_gone_the_places_it_left_go_to_the_one_waiting() -> None:
-    shares = FairShares(limit=4, queue_length=10)
-    flood, quiet = shares.tenant("flood", None), shares.tenant("quiet", None)
-    for tenant in (flood, flood, quiet, quiet):
-        shares.start_at_once(tenant)
-    flood_turns = [turn(), turn()]
-    for waiting in flood_turns:
-        shares.line_up(flood, waiting)
-
-    shares.finish(quiet)
-    shares.finish(quiet)
-
-    assert all(waiting.done() for waiting in flood_turns)
-    assert flood.running == 4

@@ -3,11 +3,9 @@
 A worker runs at most `limit` requests at once. While a place is free and nobody waits, a
 request starts at once, whoever sent it: unsaturated, nothing changes. Once the worker is
 saturated, requests wait in one line per client, and a place that frees goes to the waiting
-client that runs the fewest requests (round robin among equals), as long as that client runs
-fewer than its share of the places; otherwise the place stays free for a client below its
-share, who takes it at once when it comes. So a client that sends few requests has them run
-almost at once however many another one sends, the flooding one does not run more than its
-share of the places meanwhile, and clients that all send many share the places equally.
+client that runs the fewest requests (round robin among equals). So a client that sends few
+requests has them run almost at once however many another one sends, and clients that all
+send many share the places equally.
 
 A client's share is `1 / clients with requests running or waiting here` of the places and of
 the line. A client holding at least its share of either while another client is active is
@@ -77,9 +75,8 @@ class FairShares:
         return tenant
 
     def start_at_once(self, tenant: Tenant) -> bool:
-        """Whether the request takes a place now (then it runs); else it must wait. With
-        requests waiting, a free place is kept for a client below its share."""
-        if self._running < self._limit and (not self._waiting or tenant.running < self._share()):
+        """Whether the request takes a place now (then it runs); else it must wait."""
+        if self._running < self._limit and not self._waiting:
             self._running += 1
             tenant.running += 1
             return True
@@ -134,18 +131,8 @@ class FairShares:
     def finish(self, tenant: Tenant) -> None:
         """A running request is done: its place goes to the next waiting request, if any."""
         tenant.running -= 1
-        self._running -= 1
-        self._forget_if_idle(tenant)
-        self._hand_out_places()
-
-    def _hand_out_places(self) -> None:
-        """Free places go to waiting requests, each to the waiting client that runs the fewest
-        while below its share; a place no such client waits for stays free for one to come."""
-        while self._running < self._limit and self._lines:
-            share = self._share()
+        while self._lines:
             chosen = min(self._lines.values(), key=_running_count)
-            if chosen.running >= share:
-                return
             turn = chosen.waiting.popleft()
             self._waiting -= 1
             # Served last now among equals: to the end of the round.
@@ -154,8 +141,11 @@ class FairShares:
                 self._lines[chosen.name] = chosen
             if not turn.done():
                 chosen.running += 1
-                self._running += 1
                 turn.set_result(None)
+                self._forget_if_idle(tenant)
+                return
+        self._running -= 1
+        self._forget_if_idle(tenant)
 
     def _refusal(self, tenant: Tenant) -> Refusal:
         return Refusal.OVER_SHARE if self.over_share(tenant) else Refusal.AT_CAPACITY
@@ -165,14 +155,8 @@ class FairShares:
             self._lines.pop(tenant.name, None)
 
     def _forget_if_idle(self, tenant: Tenant) -> None:
-        if not tenant.in_flight and self._tenants.pop(tenant.name, None) is not None:
-            # One client fewer: the others' shares grow.
-            self._hand_out_places()
-
-    def _share(self) -> int:
-        """The most places one client takes while others wait: its share, rounded up so that
-        together the shares fill the worker."""
-        return -(-self._limit // max(1, len(self._tenants)))
+        if not tenant.in_flight:
+            self._tenants.pop(tenant.name, None)
 
 
 def _waiting_count(tenant: Tenant) -> int:
