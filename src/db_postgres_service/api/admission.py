@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from prometheus_client import Gauge
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from db_postgres_service.api.authentication import bearer_token
+from db_postgres_service.api.authentication import bearer_token, key_check_failed
 from db_postgres_service.api.fair_shares import Evicted, FairShares, Refusal, Tenant, Turn
 from db_postgres_service.api.metrics import CLIENT_REQUESTS_IN_FLIGHT, CLIENT_REQUESTS_REFUSED
 from db_postgres_service.api.problems import send_problem
@@ -35,8 +35,8 @@ class _CallerDeparted(Exception):
     """The caller closed the connection while the request waited."""
 
 
-# The share of the requests without a valid key (or whose key could not be checked): together
-# they take no more than one client's share from the clients.
+# The share of the requests without a valid key: together they take no more than one client's
+# share from the clients.
 KEYLESS = "(no valid key)"
 # A request waits this long before its connection is watched for the caller hanging up.
 WATCH_AFTER_SECONDS = 0.05
@@ -151,7 +151,11 @@ class AdmissionMiddleware:
             await self.app(scope, receive, send)
             return
         shares = self.shares
-        tenant = await self._tenant(scope)
+        try:
+            tenant = await self._tenant(scope)
+        except DATABASE_FAILURES as error:
+            await send_problem(send, key_check_failed(error), scope["state"]["request_id"])
+            return
         if shares.over_limit(tenant):
             await self._refuse(scope, send, tenant, Refusal.OVER_LIMIT)
             return
@@ -176,13 +180,10 @@ class AdmissionMiddleware:
 
     async def _tenant(self, scope: Scope) -> Tenant:
         """The caller's share. Authentication checks the key itself once the request runs;
-        requests without a valid key share one client's share among them."""
+        requests without a valid key share one client's share among them. A key seen for the
+        first time is looked up here, and a database that cannot answer is 503 at once."""
         token = bearer_token(scope)
-        try:
-            caller = await scope["app"].state.authenticator.identify(token) if token else None
-        except DATABASE_FAILURES:
-            # Authentication answers it (503) once it runs.
-            caller = None
+        caller = await scope["app"].state.authenticator.identify(token) if token else None
         if caller is None:
             return self.shares.tenant(KEYLESS, None)
         limit = caller.max_in_flight

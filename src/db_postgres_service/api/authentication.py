@@ -18,7 +18,12 @@ from db_postgres_service.api.route_table import RouteTable
 from db_postgres_service.core.api_keys import key_digest
 from db_postgres_service.core.database import StatementPool
 from db_postgres_service.core.db_errors import DATABASE_FAILURES, map_database_error
-from db_postgres_service.core.errors import Forbidden, ServiceUnavailable, Unauthenticated
+from db_postgres_service.core.errors import (
+    Forbidden,
+    ServiceError,
+    ServiceUnavailable,
+    Unauthenticated,
+)
 from db_postgres_service.repositories.api_client_repository import ApiClientRepository
 
 # Below the contract's 5 s, so that a revoked key stops working within it on every instance.
@@ -73,6 +78,12 @@ class ClientAuthenticator:
         return caller
 
 
+def key_check_failed(error: Exception) -> ServiceError:
+    """The answer when a key cannot be checked for the database: 503, not 401."""
+    record_database_error(error)
+    return map_database_error(error) or ServiceUnavailable("Cannot check the API key.")
+
+
 def bearer_token(scope: Scope) -> str | None:
     value: bytes
     for name, value in scope["headers"]:
@@ -113,9 +124,7 @@ class AuthenticationMiddleware:
             authenticator: ClientAuthenticator = scope["app"].state.authenticator
             caller = await authenticator.caller(token) if token else None
         except DATABASE_FAILURES as error:
-            record_database_error(error)
-            problem = map_database_error(error) or ServiceUnavailable("Cannot check the API key.")
-            await send_problem(send, problem, state["request_id"])
+            await send_problem(send, key_check_failed(error), state["request_id"])
             return
         if caller is None:
             await send_problem(send, Unauthenticated(), state["request_id"])
