@@ -54,7 +54,9 @@ def next_revision_id() -> tuple[str, str]:
 
 
 async def _admin(database_url: str, statement: str) -> None:
-    connection = await connect(Settings(database_url=database_url))
+    # Creating or dropping a database is not a request: on a busy server DROP DATABASE (its
+    # checkpoint) outlasted the requests' statement timeout and left the scratch database.
+    connection = await connect(Settings(database_url=database_url, db_statement_timeout_ms=0))
     try:
         await connection.execute(statement)
     finally:
