@@ -64,6 +64,8 @@ _WALL_CLOCK_INTERVALS = (
     ("db_postgres_service.api.authentication", "CACHE_SECONDS"),
     ("db_postgres_service.api.observability", "POOL_SAMPLE_SECONDS"),
 )
+# The same, of code that revisions before issue 21 do not have.
+_WALL_CLOCK_INTERVALS_SINCE = (("db_postgres_service.api.metrics", "CLIENT_SAMPLE_SECONDS"),)
 _LONGER_THAN_A_RUN = 86_400
 
 
@@ -82,6 +84,10 @@ async def _drive(scenario: str, url: str, api_key: str, requests: int) -> None:
         if not hasattr(module, name):
             sys.exit(f"{module_name}.{name} is gone: see what replaced it")
         setattr(module, name, _LONGER_THAN_A_RUN)
+    for module_name, name in _WALL_CLOCK_INTERVALS_SINCE:
+        module = importlib.import_module(module_name)
+        if hasattr(module, name):
+            setattr(module, name, _LONGER_THAN_A_RUN)
     ids = random.Random(SEED)  # noqa: S311  # load, not secrets
     created = 0
     authorization = f"Bearer {api_key}".encode()

@@ -15,8 +15,9 @@ from db_postgres_service.api import health, metrics
 from db_postgres_service.api.admission import AdmissionMiddleware
 from db_postgres_service.api.authentication import AuthenticationMiddleware, ClientAuthenticator
 from db_postgres_service.api.docs import install_docs
+from db_postgres_service.api.fair_shares import FairShares
 from db_postgres_service.api.hot_paths import HotCreates, HotPages, HotReads
-from db_postgres_service.api.metrics import forget_dead_workers
+from db_postgres_service.api.metrics import InFlightSampler, forget_dead_workers
 from db_postgres_service.api.middleware import RequestContextMiddleware
 from db_postgres_service.api.observability import ObservabilityMiddleware
 from db_postgres_service.api.openapi import install_openapi
@@ -56,10 +57,16 @@ class DataService(FastAPI):
     """
 
     def __init__(
-        self, *, settings: Settings, resources: Sequence[Resource], **options: Any
+        self,
+        *,
+        settings: Settings,
+        resources: Sequence[Resource],
+        fair_shares: FairShares,
+        **options: Any,
     ) -> None:
         self.settings = settings
         self.resources = resources
+        self.fair_shares = fair_shares
         super().__init__(**options)
 
     def build_middleware_stack(self) -> ASGIApp:
@@ -78,8 +85,7 @@ class DataService(FastAPI):
         # a refused request is counted and logged like any other.
         app = AdmissionMiddleware(
             app,
-            limit=settings.worker_concurrency,
-            queue_length=settings.request_queue_length,
+            shares=self.fair_shares,
             queue_timeout=settings.request_queue_timeout,
             exempt_paths=PROBE_PATHS,
             workers=settings.web_concurrency,
@@ -98,6 +104,7 @@ def create_app(
     """The service, serving `resources` (resources.py: all of them)."""
     settings = settings or Settings()
     outbox = Outbox(source for resource in resources for source in resource.event_sources)
+    fair_shares = FairShares(settings.worker_concurrency, settings.request_queue_length)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -114,6 +121,7 @@ def create_app(
             app.state.statement_pool, settings.event_poll_interval_ms / 1000
         )
         sweeper = RetentionSweeper(app.state.statement_pool, settings)
+        in_flight = InFlightSampler(fair_shares.running_by_client)
         stop_with_server()
         forget_dead_workers()
         settle_garbage_collector()
@@ -122,6 +130,7 @@ def create_app(
             yield
         finally:
             await sweeper.close()
+            await in_flight.close()
             await app.state.feed_watcher.close()
             hasher.close()
             await app.state.statement_pool.close()
@@ -130,6 +139,7 @@ def create_app(
             stop_logging()
 
     app = DataService(
+        fair_shares=fair_shares,
         title="db-postgres-service",
         summary="The one service through which business services read and write PostgreSQL data.",
         # The document describes this very package, so it carries its version.

@@ -16,12 +16,11 @@ import asyncio
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 
-from prometheus_client import Gauge
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from db_postgres_service.api.authentication import bearer_token, key_check_failed
 from db_postgres_service.api.fair_shares import Evicted, FairShares, Refusal, Tenant, Turn
-from db_postgres_service.api.metrics import CLIENT_REQUESTS_IN_FLIGHT, CLIENT_REQUESTS_REFUSED
+from db_postgres_service.api.metrics import CLIENT_REQUESTS_REFUSED
 from db_postgres_service.api.problems import send_problem
 from db_postgres_service.core.db_errors import DATABASE_FAILURES
 from db_postgres_service.core.errors import ServiceError, ServiceUnavailable, TooManyRequests
@@ -124,27 +123,25 @@ class _DepartureWatch:
 
 
 class AdmissionMiddleware:
-    """At most `limit` requests of this worker run at once; up to `queue_length` more wait, at
-    most `queue_timeout` seconds each, and the places that free go to the clients in fair
-    shares (api/fair_shares.py). A client's own limit of requests in flight is split among
+    """The worker's places and line are `shares` (api/fair_shares.py): requests run or wait
+    there, at most `queue_timeout` seconds each, and the places that free go to the clients in
+    fair shares. A client's own limit of requests in flight is split among
     the instance's `workers`."""
 
     def __init__(
         self,
         app: ASGIApp,
         *,
-        limit: int,
-        queue_length: int,
+        shares: FairShares,
         queue_timeout: float,
         exempt_paths: Collection[str],
         workers: int,
     ) -> None:
         self.app = app
-        self.shares = FairShares(limit, queue_length)
+        self.shares = shares
         self._queue_timeout = queue_timeout
         self._exempt_paths = frozenset(exempt_paths)
         self._workers = workers
-        self._in_flight: dict[str, Gauge] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self._exempt_paths:
@@ -170,13 +167,6 @@ class AdmissionMiddleware:
             await self.app(scope, receive, send)
         finally:
             admission.leave()
-
-    def in_flight(self, client: str) -> Gauge:
-        """The client's gauge of requests running, its child looked up once."""
-        gauge = self._in_flight.get(client)
-        if gauge is None:
-            gauge = self._in_flight[client] = CLIENT_REQUESTS_IN_FLIGHT.labels(client)
-        return gauge
 
     async def _tenant(self, scope: Scope) -> Tenant:
         """The caller's share. Authentication checks the key itself once the request runs;
@@ -287,14 +277,11 @@ class Admission:
     def __init__(self, middleware: AdmissionMiddleware, tenant: Tenant) -> None:
         self._middleware = middleware
         self._tenant = tenant
-        self._in_flight = middleware.in_flight(tenant.name)
-        self._in_flight.inc()
         self._held = True
 
     def leave(self) -> None:
         if self._held:
             self._held = False
-            self._in_flight.dec()
             self._middleware.shares.finish(self._tenant)
 
     @asynccontextmanager
@@ -305,7 +292,6 @@ class Admission:
             yield
         finally:
             self._tenant = await self._middleware.rejoin(self._tenant)
-            self._in_flight.inc()
             self._held = True
 
 

@@ -82,6 +82,9 @@ class FairShares:
             return True
         return False
 
+    def running_by_client(self) -> dict[str, int]:
+        return {name: tenant.running for name, tenant in self._tenants.items()}
+
     def over_limit(self, tenant: Tenant) -> bool:
         return tenant.limit is not None and tenant.in_flight >= tenant.limit
 
