@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from db_postgres_service.api.authentication import bearer_token, key_check_failed
+from db_postgres_service.api.authentication import key_check_failed, request_token
 from db_postgres_service.api.fair_shares import Evicted, FairShares, Refusal, Tenant, Turn
 from db_postgres_service.api.metrics import CLIENT_REQUESTS_REFUSED
 from db_postgres_service.api.problems import send_problem
@@ -153,7 +153,7 @@ class AdmissionMiddleware:
         except DATABASE_FAILURES as error:
             await send_problem(send, key_check_failed(error), scope["state"]["request_id"])
             return
-        if shares.over_limit(tenant):
+        if tenant.limit is not None and shares.over_limit(tenant):
             await self._refuse(scope, send, tenant, Refusal.OVER_LIMIT)
             return
         if not shares.start_at_once(tenant):
@@ -172,7 +172,7 @@ class AdmissionMiddleware:
         """The caller's share. Authentication checks the key itself once the request runs;
         requests without a valid key share one client's share among them. A key seen for the
         first time is looked up here, and a database that cannot answer is 503 at once."""
-        token = bearer_token(scope)
+        token = request_token(scope)
         caller = await scope["app"].state.authenticator.identify(token) if token else None
         if caller is None:
             return self.shares.tenant(KEYLESS, None)

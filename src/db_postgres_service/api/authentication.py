@@ -84,6 +84,16 @@ def key_check_failed(error: Exception) -> ServiceError:
     return map_database_error(error) or ServiceUnavailable("Cannot check the API key.")
 
 
+def request_token(scope: Scope) -> str | None:
+    """The request's bearer token, read from its headers once (admission asks first)."""
+    state = scope["state"]
+    try:
+        token: str | None = state["bearer_token"]
+    except KeyError:
+        token = state["bearer_token"] = bearer_token(scope)
+    return token
+
+
 def bearer_token(scope: Scope) -> str | None:
     value: bytes
     for name, value in scope["headers"]:
@@ -119,7 +129,7 @@ class AuthenticationMiddleware:
             return
         needed = endpoint.required_scope if match is Match.FULL else None
         state = scope["state"]
-        token = bearer_token(scope)
+        token = request_token(scope)
         try:
             authenticator: ClientAuthenticator = scope["app"].state.authenticator
             caller = await authenticator.caller(token) if token else None
