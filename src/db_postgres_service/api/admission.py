@@ -18,7 +18,12 @@ from contextlib import asynccontextmanager
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from db_postgres_service.api.authentication import key_check_failed, request_token
+from db_postgres_service.api.authentication import (
+    Caller,
+    ClientAuthenticator,
+    key_check_failed,
+    request_token,
+)
 from db_postgres_service.api.fair_shares import Evicted, FairShares, Refusal, Tenant, Turn
 from db_postgres_service.api.metrics import CLIENT_REQUESTS_REFUSED
 from db_postgres_service.api.problems import send_problem
@@ -148,11 +153,23 @@ class AdmissionMiddleware:
             await self.app(scope, receive, send)
             return
         shares = self.shares
-        try:
-            tenant = await self._tenant(scope)
-        except DATABASE_FAILURES as error:
-            await send_problem(send, key_check_failed(error), scope["state"]["request_id"])
-            return
+        # Who calls, for its share: its key's last verdict however old (authentication checks
+        # the key itself once the request runs); a key seen for the first time is looked up
+        # here, and a database that cannot answer is 503 at once.
+        token = request_token(scope)
+        caller = None
+        if token is not None:
+            authenticator: ClientAuthenticator = scope["app"].state.authenticator
+            verdict = authenticator.cached(token)
+            if verdict is not None:
+                caller = verdict[1]
+            else:
+                try:
+                    caller = await authenticator.caller(token)
+                except DATABASE_FAILURES as error:
+                    await send_problem(send, key_check_failed(error), scope["state"]["request_id"])
+                    return
+        tenant = self._tenant(caller)
         if tenant.limit is not None and shares.over_limit(tenant):
             await self._refuse(scope, send, tenant, Refusal.OVER_LIMIT)
             return
@@ -168,12 +185,8 @@ class AdmissionMiddleware:
         finally:
             admission.leave()
 
-    async def _tenant(self, scope: Scope) -> Tenant:
-        """The caller's share. Authentication checks the key itself once the request runs;
-        requests without a valid key share one client's share among them. A key seen for the
-        first time is looked up here, and a database that cannot answer is 503 at once."""
-        token = request_token(scope)
-        caller = await scope["app"].state.authenticator.identify(token) if token else None
+    def _tenant(self, caller: Caller | None) -> Tenant:
+        """The caller's share; requests without a valid key share one client's share."""
         if caller is None:
             return self.shares.tenant(KEYLESS, None)
         limit = caller.max_in_flight

@@ -51,14 +51,9 @@ class ClientAuthenticator:
         self._pool = pool
         self._cache: dict[str, tuple[float, Caller | None]] = {}
 
-    async def identify(self, key: str) -> Caller | None:
-        """Who calls with `key`, for admission control, which runs before the key is checked:
-        its last verdict however old (its identity and limit are all that count there), looked
-        up only the first time."""
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached[1]
-        return await self.caller(key)
+    def cached(self, key: str) -> tuple[float, Caller | None] | None:
+        """The key's last verdict and when it was looked up, however old; None if never."""
+        return self._cache.get(key)
 
     async def caller(self, key: str) -> Caller | None:
         started = time.monotonic()
