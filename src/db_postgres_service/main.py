@@ -62,11 +62,13 @@ class DataService(FastAPI):
         settings: Settings,
         resources: Sequence[Resource],
         fair_shares: FairShares,
+        authenticator: ClientAuthenticator,
         **options: Any,
     ) -> None:
         self.settings = settings
         self.resources = resources
         self.fair_shares = fair_shares
+        self.authenticator = authenticator
         super().__init__(**options)
 
     def build_middleware_stack(self) -> ASGIApp:
@@ -80,12 +82,13 @@ class DataService(FastAPI):
             app = HotCreates(app, creates, max_body_bytes=settings.max_body_bytes)
             app = HotPages(app, [page for resource in resources for page in resource.hot_pages])
             app = HotReads(app, [read for resource in resources for read in resource.hot_reads])
-        app = AuthenticationMiddleware(app, routes)
+        app = AuthenticationMiddleware(app, routes, self.authenticator)
         # Outside authentication, whose key lookup is work too; inside observability, so that
         # a refused request is counted and logged like any other.
         app = AdmissionMiddleware(
             app,
             shares=self.fair_shares,
+            authenticator=self.authenticator,
             queue_timeout=settings.request_queue_timeout,
             exempt_paths=PROBE_PATHS,
             workers=settings.web_concurrency,
@@ -105,6 +108,7 @@ def create_app(
     settings = settings or Settings()
     outbox = Outbox(source for resource in resources for source in resource.event_sources)
     fair_shares = FairShares(settings.worker_concurrency, settings.request_queue_length)
+    authenticator = ClientAuthenticator()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -114,7 +118,7 @@ def create_app(
         app.state.statement_pool = await StatementPool.open(settings)
         app.state.probe_pool = await open_driver_pool(settings, PROBE_CONNECTIONS)
         app.state.password_hasher = hasher
-        app.state.authenticator = ClientAuthenticator(app.state.statement_pool)
+        authenticator.use(app.state.statement_pool)
         app.state.schema_head = head_revision()
         app.state.outbox = outbox
         app.state.feed_watcher = FeedWatcher(
@@ -140,6 +144,7 @@ def create_app(
 
     app = DataService(
         fair_shares=fair_shares,
+        authenticator=authenticator,
         title="db-postgres-service",
         summary="The one service through which business services read and write PostgreSQL data.",
         # The document describes this very package, so it carries its version.

@@ -138,12 +138,14 @@ class AdmissionMiddleware:
         app: ASGIApp,
         *,
         shares: FairShares,
+        authenticator: ClientAuthenticator,
         queue_timeout: float,
         exempt_paths: Collection[str],
         workers: int,
     ) -> None:
         self.app = app
         self.shares = shares
+        self.authenticator = authenticator
         self._queue_timeout = queue_timeout
         self._exempt_paths = frozenset(exempt_paths)
         self._workers = workers
@@ -159,7 +161,7 @@ class AdmissionMiddleware:
         token = request_token(scope)
         caller = None
         if token is not None:
-            authenticator: ClientAuthenticator = scope["app"].state.authenticator
+            authenticator = self.authenticator
             verdict = authenticator.cached(token)
             if verdict is not None:
                 caller = verdict[1]

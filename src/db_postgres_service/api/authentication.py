@@ -48,9 +48,14 @@ class ClientAuthenticator:
     The cache is keyed by the key as presented, so a cached request needs no digest.
     """
 
-    def __init__(self, pool: StatementPool) -> None:
-        self._pool = pool
+    def __init__(self) -> None:
+        self._pool: StatementPool | None = None
         self._cache: dict[str, tuple[float, Caller | None]] = {}
+
+    def use(self, pool: StatementPool) -> None:
+        """Look keys up on `pool` from now on (the worker's, opened at startup), afresh."""
+        self._pool = pool
+        self._cache.clear()
 
     def cached(self, key: str) -> tuple[float, Caller | None] | None:
         """The key's last verdict and when it was looked up, however old; None if never."""
@@ -62,6 +67,8 @@ class ClientAuthenticator:
         if cached is not None and started - cached[0] < CACHE_SECONDS:
             return cached[1]
         digest = key_digest(key)
+        if self._pool is None:
+            raise RuntimeError("The authenticator has no pool: the worker has not started.")
         async with self._pool.connection() as connection:
             found = await ApiClientRepository(connection).active_key(digest)
         caller = None
@@ -115,9 +122,12 @@ class AuthenticationMiddleware:
     the request's state (`client`, `scopes`).
     """
 
-    def __init__(self, app: ASGIApp, routes: RouteTable) -> None:
+    def __init__(
+        self, app: ASGIApp, routes: RouteTable, authenticator: ClientAuthenticator
+    ) -> None:
         self.app = app
         self.routes = routes
+        self.authenticator = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -131,8 +141,7 @@ class AuthenticationMiddleware:
         state = scope["state"]
         token = request_token(scope)
         try:
-            authenticator: ClientAuthenticator = scope["app"].state.authenticator
-            caller = await authenticator.caller(token) if token else None
+            caller = await self.authenticator.caller(token) if token else None
         except DATABASE_FAILURES as error:
             await send_problem(send, key_check_failed(error), state["request_id"])
             return
