@@ -5,6 +5,11 @@ while a second client (a key of its own, `flood`) holds FLOOD_CONNECTIONS readin
 as fast as it is answered (overload.lua, which tallies its statuses); alternating which comes
 first, round by round. The quiet client should keep most of what it has alone: admission
 control gives each client a fair share of a saturated worker (api/fair_shares.py).
+
+Each round also runs the quiet client beside a twin: a third client (`twin`) reading at
+QUIET_CONNECTIONS too. What the quiet client keeps beside an equal, well-behaved client is
+the most any fair split of the service can leave it, measured on the same machine in the same
+run: the flood's figure is read against it.
 """
 
 import dataclasses
@@ -19,6 +24,7 @@ from bench.harness.servers import BIN_DIR, Target, run_command
 QUIET_CONNECTIONS = 16
 FLOOD_CONNECTIONS = 512
 FLOOD_CLIENT = "flood"
+TWIN_CLIENT = "twin"
 # The flood starts this long before the quiet client's warm-up, and ends after its run.
 FLOOD_LEAD_SECONDS = 2
 
@@ -28,35 +34,33 @@ class FairShareResult:
     # `reference`: the quiet client alone; `changed`: beside the flood.
     quiet: PairedRuns
     floods: list[WrkResult]
+    # `reference`: the quiet client alone; `changed`: beside its twin.
+    beside_twin: PairedRuns
 
     def as_json(self) -> dict[str, Any]:
         return {
             "quiet": self.quiet.as_json(),
             "floods": [flood.as_json() for flood in self.floods],
+            "beside_twin": self.beside_twin.as_json(),
         }
 
 
-def _flood_key(database_url: str) -> str:
-    """A key of a second client, allowed to read users."""
-    create = [
-        str(BIN_DIR / "db-postgres-service"),
-        "clients",
-        "create",
-        FLOOD_CLIENT,
-        "--scope=users:read",
-    ]
+def _client_key(database_url: str, name: str) -> str:
+    """A key of another client, allowed to read users."""
+    create = [str(BIN_DIR / "db-postgres-service"), "clients", "create", name, "--scope=users:read"]
     return run_command(create, database_url).strip().splitlines()[-1]
 
 
-def _beside_flood(
-    quiet: Target, flood: Target, seconds: int, warmup: int, threads: int
+def _beside(
+    quiet: Target, other: Target, scenario: str, connections: int, timing: tuple[int, int, int]
 ) -> tuple[WrkResult, WrkResult]:
-    """The quiet client's run while the flood goes on, and the flood's own run."""
-    flooded: list[WrkResult] = []
-    flood_seconds = FLOOD_LEAD_SECONDS + warmup + seconds + FLOOD_LEAD_SECONDS
+    """The quiet client's run while the other client's goes on, and the other's own run."""
+    seconds, warmup, threads = timing
+    others: list[WrkResult] = []
+    other_seconds = FLOOD_LEAD_SECONDS + warmup + seconds + FLOOD_LEAD_SECONDS
     thread = threading.Thread(
-        target=lambda: flooded.append(
-            run_wrk(flood, "overload", FLOOD_CONNECTIONS, flood_seconds, threads, shared_port=True)
+        target=lambda: others.append(
+            run_wrk(other, scenario, connections, other_seconds, threads, shared_port=True)
         )
     )
     thread.start()
@@ -67,14 +71,17 @@ def _beside_flood(
         measured = run_wrk(quiet, "by_id", QUIET_CONNECTIONS, seconds, threads, shared_port=True)
     finally:
         thread.join()
-    return measured, flooded[0]
+    return measured, others[0]
 
 
 def run_fair_share(
     service: Target, database_url: str, rounds: int, seconds: int, warmup: int, threads: int
 ) -> FairShareResult:
-    flood = dataclasses.replace(service, api_key=_flood_key(database_url))
+    flood = dataclasses.replace(service, api_key=_client_key(database_url, FLOOD_CLIENT))
+    twin = dataclasses.replace(service, api_key=_client_key(database_url, TWIN_CLIENT))
+    timing = (seconds, warmup, threads)
     quiet = PairedRuns()
+    beside_twin = PairedRuns()
     floods = []
     for number in range(rounds):
         order = (False, True) if number % 2 == 0 else (True, False)
@@ -82,11 +89,12 @@ def run_fair_share(
             if not flooding:
                 if warmup:
                     run_wrk(service, "by_id", QUIET_CONNECTIONS, warmup, threads)
-                quiet.reference.append(
-                    run_wrk(service, "by_id", QUIET_CONNECTIONS, seconds, threads)
-                )
+                alone = run_wrk(service, "by_id", QUIET_CONNECTIONS, seconds, threads)
+                quiet.reference.append(alone)
+                beside_twin.reference.append(alone)
                 continue
-            measured, flood_run = _beside_flood(service, flood, seconds, warmup, threads)
+            measured, flood_run = _beside(service, flood, "overload", FLOOD_CONNECTIONS, timing)
             quiet.changed.append(measured)
             floods.append(flood_run)
-    return FairShareResult(quiet, floods)
+        beside_twin.changed.append(_beside(service, twin, "by_id", QUIET_CONNECTIONS, timing)[0])
+    return FairShareResult(quiet, floods, beside_twin)

@@ -189,9 +189,12 @@ def _fair_share_lines(results: RunResults) -> list[str]:
     if fair is None:
         return []
     shares = ", ".join(f"{share:.0%}" for share in fair.quiet.shares)
+    twin_shares = ", ".join(f"{share:.0%}" for share in fair.beside_twin.shares)
     floods = "; ".join(flood.statuses_summary for flood in fair.floods)
     return [
-        f"quiet client @16 beside a flood @512 / alone, by round: {shares}; the flood: {floods}"
+        f"quiet client @16 beside a flood @512 / alone, by round: {shares}; the flood: {floods}",
+        f"quiet client @16 beside its twin @16 / alone (the most a fair split leaves it), by "
+        f"round: {twin_shares}",
     ]
 
 

@@ -494,7 +494,10 @@ def _fair_share_checks(results: RunResults) -> list[Check]:
             Check("SKIP", flood_name, "scenario not run")
         ]
     share = fair.quiet.median_share
-    detail = f"median {share:.0%} ({_rounds(fair.quiet)})"
+    detail = (
+        f"median {share:.0%} ({_rounds(fair.quiet)}); beside its twin, the most a fair split "
+        f"leaves it: median {fair.beside_twin.median_share:.0%} ({_rounds(fair.beside_twin)})"
+    )
     quiet_failures = [
         f"round {number}: {', '.join(reasons)}"
         for number, run in enumerate(fair.quiet.changed, 1)
