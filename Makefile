@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test migrate migration lint bench clean browser
+.PHONY: run test migrate migration lint bench clean browser pgbouncer
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -33,7 +33,7 @@ $(VENV)/.installed-client: clients/python/pyproject.toml $(VENV)/.installed-dev
 run: $(VENV)/.installed-run
 	exec $(BIN)/db-postgres-service serve --migrate
 
-test: $(VENV)/.installed-client browser
+test: $(VENV)/.installed-client browser pgbouncer
 	$(BIN)/pytest
 
 # The browser test of /docs (tests/test_docs.py) drives Chromium through ChromeDriver. As root
@@ -48,6 +48,24 @@ browser:
 			echo "could not install chromium; the /docs browser test will be skipped"; \
 		else \
 			echo "no chromium/chromedriver: the /docs browser test will be skipped"; \
+		fi; \
+	fi
+
+# The tests of DATABASE_POOL_MODE=transaction (tests/test_pgbouncer.py) start their own
+# PgBouncer; as root on Debian or Ubuntu the package is installed when missing (it starts no
+# server of its own where there is no systemd; elsewhere its service is stopped again, so
+# only the tests' own PgBouncer runs). Without it those tests are skipped and say why.
+pgbouncer:
+	@if ! command -v pgbouncer >/dev/null && [ ! -x /usr/sbin/pgbouncer ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing pgbouncer for the transaction-mode tests"; \
+			{ apt-get install -y -qq pgbouncer >/dev/null 2>&1 || \
+			  { apt-get update -qq && apt-get install -y -qq pgbouncer >/dev/null; }; } || \
+			echo "could not install pgbouncer; the transaction-mode tests will be skipped"; \
+			if command -v systemctl >/dev/null && systemctl is-active -q pgbouncer 2>/dev/null; then \
+				systemctl stop pgbouncer; systemctl disable -q pgbouncer; fi; \
+		else \
+			echo "no pgbouncer: the transaction-mode tests will be skipped"; \
 		fi; \
 	fi
 

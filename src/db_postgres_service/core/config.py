@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     # connections opened and closed per burst halved write throughput under load; a fixed
     # pool that requests queue for is faster.
     db_pool_size: int = Field(default=16, ge=1, le=1000)
+    # "transaction": DATABASE_URL names a PgBouncer in transaction mode, where a server
+    # connection is the service's only for one transaction: no named prepared statement and
+    # no startup parameter PgBouncer does not know (statement_timeout comes from the
+    # database or role instead).
+    database_pool_mode: Literal["session", "transaction"] = "session"
     # Requests one worker runs at once (api/admission.py). None: as many as the pool has
     # connections, so that a running request rarely waits for one (bench/README.md).
     requests_per_worker: int | None = Field(default=None, ge=1, le=10_000)

@@ -32,9 +32,16 @@ def _server_settings(settings: Settings) -> dict[str, str]:
     # Pages read timestamps as text (users/sql.py, _utc_text), which must not
     # follow a DateStyle an operator set on the database or role.
     server_settings = {"application_name": APPLICATION_NAME, "DateStyle": "ISO, YMD"}
-    if settings.db_statement_timeout_ms:
+    if settings.db_statement_timeout_ms and settings.database_pool_mode == "session":
         server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
     return server_settings
+
+
+def _statement_cache_size(settings: Settings) -> int:
+    # asyncpg's cache names its prepared statements, and a named statement lives on one server
+    # connection, which PgBouncer in transaction mode hands to someone else after each
+    # transaction; unnamed ones are parsed anew in every round trip.
+    return 100 if settings.database_pool_mode == "session" else 0
 
 
 def connect_arguments(database_url: str) -> dict[str, Any]:
@@ -54,6 +61,7 @@ async def connect(
         **connect_arguments(settings.database_url),
         timeout=settings.db_connect_timeout,
         server_settings={**_server_settings(settings), "application_name": application_name},
+        statement_cache_size=_statement_cache_size(settings),
     )
 
 
@@ -90,6 +98,7 @@ async def open_driver_pool(settings: Settings, size: int) -> "asyncpg.Pool[async
         timeout=settings.db_connect_timeout,
         server_settings=_server_settings(settings),
         reset=_keep_session,
+        statement_cache_size=_statement_cache_size(settings),
     )
 
 
