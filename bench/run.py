@@ -13,7 +13,7 @@ bench/results/latest.png.
 Settings (environment): BENCH_DURATION (15 s per measured run), BENCH_WARMUP (5 s, discarded,
 before each), BENCH_CONNECTIONS (16,64,256), BENCH_SCENARIOS (all: by_id, org_by_id, by_username,
 list, org_list, members, patch, create, org_create, overload, batch, pgbench, rss, outbox,
-long_poll, relay, fair_share, client_cpu; the org_*
+long_poll, relay, fair_share, pgbouncer, client_cpu; the org_*
 scenarios and members, routes the baseline lacks, run on the service alone, each org_* one right
 after its user counterpart), BENCH_SKIP_BASELINE, BENCH_OVERLOAD_SECONDS
 (20), BENCH_RSS_SECONDS (60), BENCH_RSS_TOLERANCE_MIB (10), BENCH_BATCH_REQUESTS (20),
@@ -61,6 +61,7 @@ from bench.harness.load import (
 )
 from bench.harness.memory import measure_memory
 from bench.harness.overload import OVERLOAD_CONNECTIONS, run_overload
+from bench.harness.pool_mode import POOL_MODE_CONNECTIONS, run_pool_mode
 from bench.harness.relay import RELAY_SECONDS, run_relay
 from bench.harness.report import render, write_json
 from bench.harness.results import Check, Comparison, RunResults, evaluate, median_round
@@ -260,6 +261,15 @@ def run(config: BenchConfig) -> RunResults:
             results.relay = run_relay(
                 service, databases.service, config.threads, RESULTS_DIR / "relay.log"
             )
+        if config.runs("pgbouncer"):
+            say(
+                f"  pgbouncer    GET by id @{POOL_MODE_CONNECTIONS} direct or through PgBouncer, "
+                f"{rounds} rounds"
+            )
+            results.pgbouncer = run_pool_mode(
+                service, databases.service, RESULTS_DIR / "pgbouncer-service.log", rounds, *timing
+            )
+            _paired_lines("pgbouncer", results.pgbouncer, "pgbouncer", "direct")
         if config.runs("fair_share"):
             say(
                 f"  fair_share   GET by id @{QUIET_CONNECTIONS} alone or beside another client's "

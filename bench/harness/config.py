@@ -46,6 +46,7 @@ OTHER_SCENARIOS = (
     "long_poll",
     "relay",
     "fair_share",
+    "pgbouncer",
     "client_cpu",
 )
 ALL_SCENARIOS = WRK_SCENARIOS + OTHER_SCENARIOS

@@ -22,6 +22,7 @@ from bench.harness.overload import (
     RECOVERY_CONNECTIONS,
     OverloadResult,
 )
+from bench.harness.pool_mode import POOL_MODE_CONNECTIONS
 from bench.harness.relay import RelayResult
 
 Verdict = Literal["PASS", "FAIL", "SKIP"]
@@ -46,6 +47,8 @@ RELAY_LAG_FLOOR_SECONDS = 2.0
 RELAY_WINDOW_SAMPLES = 4
 # A quiet client beside another client's flood: at least this share of its req/s alone.
 QUIET_SHARE = 0.5
+# Issue 22: transaction mode through PgBouncer keeps GET by id at this share of direct.
+PGBOUNCER_SHARE = 0.7
 # CPU per call of `client.users.get(id)` over a bare `httpx.Client.get` of the same URL.
 CLIENT_CPU_RATIO_MAX = 1.5
 # Connection accounting (bench/harness/sockets.py): samples with a non-empty accept queue
@@ -150,6 +153,8 @@ class RunResults:
     overload: OverloadResult | None = None
     outbox: PairedRuns | None = None
     long_poll: LongPollResult | None = None
+    # `reference`: GET by id directly; `changed`: through PgBouncer in transaction mode.
+    pgbouncer: PairedRuns | None = None
     relay: RelayResult | None = None
     fair_share: FairShareResult | None = None
     client_cpu: ClientCpuResult | None = None
@@ -188,6 +193,7 @@ class RunResults:
             "overload": self.overload.as_json() if self.overload else None,
             "outbox": self.outbox.as_json() if self.outbox else None,
             "long_poll": self.long_poll.as_json() if self.long_poll else None,
+            "pgbouncer": self.pgbouncer.as_json() if self.pgbouncer else None,
             "relay": self.relay.as_json() if self.relay else None,
             "fair_share": self.fair_share.as_json() if self.fair_share else None,
             "client_cpu": self.client_cpu.as_json() if self.client_cpu else None,
@@ -457,6 +463,31 @@ def _long_poll_checks(results: RunResults) -> list[Check]:
     ]
 
 
+def _pgbouncer_checks(results: RunResults) -> list[Check]:
+    share_name = (
+        f"GET by id @{POOL_MODE_CONNECTIONS} through PgBouncer in transaction mode: >= "
+        f"{PGBOUNCER_SHARE:.0%} of direct, round by round"
+    )
+    served_name = "GET by id through PgBouncer: 0 errors, every connection served"
+    runs = results.pgbouncer
+    if runs is None:
+        return [Check("SKIP", name, "scenario not run") for name in (share_name, served_name)]
+    share = runs.median_share
+    failures = [
+        f"round {number}: {', '.join(reasons)}"
+        for number, run in enumerate(runs.changed, 1)
+        if (reasons := starvation(run) + ([f"errors {run.error_kinds}"] if run.errors else []))
+    ]
+    return [
+        Check(
+            "PASS" if share >= PGBOUNCER_SHARE else "FAIL",
+            share_name,
+            f"median {share:.0%} (through PgBouncer/direct req/s: {_rounds(runs)})",
+        ),
+        Check("FAIL" if failures else "PASS", served_name, "; ".join(failures) or "all served"),
+    ]
+
+
 def _relay_check(results: RunResults) -> Check:
     name = (
         "relay keeps up with POST create @64: its lag in seconds over the last "
@@ -557,6 +588,7 @@ def evaluate(results: RunResults) -> list[Check]:
         *_overload_checks(results),
         _outbox_check(results),
         *_long_poll_checks(results),
+        *_pgbouncer_checks(results),
         _relay_check(results),
         *_fair_share_checks(results),
         _client_cpu_check(results),

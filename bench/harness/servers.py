@@ -151,14 +151,18 @@ def _serving(
 
 
 @contextmanager
-def running_service(database_url: str, api_key: str, log_path: Path) -> Iterator[Target]:
-    """`db-postgres-service serve` as production runs it: granian, 2 workers, INFO logs."""
+def running_service(
+    database_url: str, api_key: str, log_path: Path, **variables: str
+) -> Iterator[Target]:
+    """`db-postgres-service serve` as production runs it: granian, 2 workers, INFO logs; with
+    these further environment variables."""
     port = str(free_port())
     environment = _environment(
         DATABASE_URL=database_url,
         WEB_CONCURRENCY=str(WORKERS),
         LOG_LEVEL="INFO",
         LOG_FORMAT="json",
+        **variables,
     )
     command = [str(BIN_DIR / "db-postgres-service"), "serve", "--host", "127.0.0.1", "--port", port]
     with _serving(command, port, environment, "/health/ready", log_path) as (pid, url):
