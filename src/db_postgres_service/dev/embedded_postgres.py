@@ -195,7 +195,7 @@ class EmbeddedPostgres:
             raise EmbeddedPostgresError("EmbeddedPostgres.start() must run in the main thread.")
         if self._process is not None:
             raise EmbeddedPostgresError(f"PostgreSQL on {self.data_dir} is already started.")
-        account = _server_account()
+        account = unprivileged_account()
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._socket_dir = Path(tempfile.mkdtemp(prefix="dps-pg-"))
         try:
@@ -356,8 +356,9 @@ class EmbeddedPostgres:
             return _tail(log.read().decode(errors="replace"))
 
 
-def _server_account() -> pwd.struct_passwd | None:
-    """The unprivileged account to run initdb and postgres as; None when not root."""
+def unprivileged_account() -> pwd.struct_passwd | None:
+    """The account to run a server as (initdb and postgres here, pgbouncer in
+    dev/pgbouncer.py), which refuse root; None when not root."""
     if os.geteuid() != 0:
         return None
     for name in ("postgres", "nobody"):
@@ -366,7 +367,7 @@ def _server_account() -> pwd.struct_passwd | None:
         except KeyError:
             continue
     raise EmbeddedPostgresError(
-        "Running as root, but there is no 'postgres' or 'nobody' account to run PostgreSQL as."
+        "Running as root, but there is no 'postgres' or 'nobody' account to run the server as."
     )
 
 

@@ -1,10 +1,10 @@
 """A throw-away PgBouncer for tests and benchmarks: Debian's `pgbouncer` (1.18 in bookworm) on a
 free port, in front of a PostgreSQL, in a temporary folder, stopped and removed afterwards.
-PgBouncer refuses to run as root: as root it runs as `postgres` (else `nobody`).
+PgBouncer refuses to run as root: as root it runs as `postgres` (else `nobody`), like the
+embedded PostgreSQL.
 """
 
 import os
-import pwd
 import shutil
 import socket
 import subprocess
@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+
+from db_postgres_service.dev.embedded_postgres import unprivileged_account
 
 READY_SECONDS = 10.0
 STOP_SECONDS = 10.0
@@ -33,17 +35,6 @@ def _server_address(server_url: str) -> tuple[str, int]:
     url = make_url(server_url)
     host = url.host or str(url.query.get("host") or "127.0.0.1")
     return host, url.port or int(str(url.query.get("port") or 5432))
-
-
-def _account() -> pwd.struct_passwd | None:
-    if os.geteuid() != 0:
-        return None
-    for name in ("postgres", "nobody"):
-        try:
-            return pwd.getpwnam(name)
-        except KeyError:
-            continue
-    raise RuntimeError("running as root, with no 'postgres' or 'nobody' account for pgbouncer")
 
 
 def _free_port() -> int:
@@ -79,7 +70,7 @@ def running_pgbouncer(
         "max_client_conn = 4000\n"
         "admin_users = postgres\n"
     )
-    account = _account()
+    account = unprivileged_account()
     if account is not None:
         for path in (folder, *folder.iterdir()):
             os.chown(path, account.pw_uid, account.pw_gid)
