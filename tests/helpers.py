@@ -1,10 +1,12 @@
 """Small builders shared by the HTTP tests."""
 
+import os
 from collections.abc import Collection
-from typing import Any
+from typing import Any, NoReturn
 
 import asyncpg
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import Table, TextClause, text
 from sqlalchemy.engine import make_url
@@ -134,3 +136,11 @@ def sample(text: str, name: str, **labels: str) -> float:
         if line.startswith(f"{name}{{") and all(part in line for part in wanted.split(",")):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def skip_for_lack_of(reason: str) -> NoReturn:
+    """Skip a test whose tool or service this machine lacks, saying which; under
+    DPS_REQUIRE_EVERY_TEST (.ci/run sets it) fail instead: CI runs every test."""
+    if os.environ.get("DPS_REQUIRE_EVERY_TEST"):
+        pytest.fail(f"{reason}; DPS_REQUIRE_EVERY_TEST forbids skipping")
+    pytest.skip(reason)

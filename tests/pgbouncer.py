@@ -4,23 +4,19 @@ is skipped with the reason, unless DPS_REQUIRE_EVERY_TEST is set (.ci/run sets i
 the skip a failure.
 """
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import pytest
-
 from db_postgres_service.dev import pgbouncer
+
+from .helpers import skip_for_lack_of
 
 
 def require_pgbouncer() -> str:
     """The pgbouncer executable, or the test is skipped (failed under DPS_REQUIRE_EVERY_TEST)."""
     found = pgbouncer.find_pgbouncer()
     if found is None:
-        reason = "pgbouncer not found (apt-get install pgbouncer)"
-        if os.environ.get("DPS_REQUIRE_EVERY_TEST"):
-            pytest.fail(f"{reason}; DPS_REQUIRE_EVERY_TEST forbids skipping")
-        pytest.skip(reason)
+        skip_for_lack_of("pgbouncer not found (apt-get install pgbouncer)")
     return found
 
 

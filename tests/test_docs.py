@@ -6,7 +6,6 @@ the missing browser a failure.
 """
 
 import json
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .helpers import TEST_API_KEY
+from .helpers import TEST_API_KEY, skip_for_lack_of
 from .serving import Service, serving
 
 PAGES = ["/docs", "/redoc"]
@@ -63,10 +62,9 @@ def _browser_paths() -> tuple[str, str] | None:
 def browser() -> Iterator[Any]:
     paths = _browser_paths()
     if paths is None:
-        reason = "Chromium and ChromeDriver not found (apt-get install chromium chromium-driver)"
-        if os.environ.get("DPS_REQUIRE_EVERY_TEST"):
-            pytest.fail(f"{reason}; DPS_REQUIRE_EVERY_TEST forbids skipping")
-        pytest.skip(reason)
+        skip_for_lack_of(
+            "Chromium and ChromeDriver not found (apt-get install chromium chromium-driver)"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service as DriverService
 

@@ -30,7 +30,7 @@ import pytest
 from db_postgres_service.main import create_app
 
 from .conftest import ThrowAwayDatabases, make_settings
-from .helpers import BCRYPT_HASH, asyncpg_dsn, http_client
+from .helpers import BCRYPT_HASH, asyncpg_dsn, http_client, skip_for_lack_of
 from .serving import free_port
 
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -45,10 +45,7 @@ async def broker() -> None:
     try:
         connection = await aio_pika.connect(AMQP_URL, timeout=5)
     except Exception as error:
-        reason = f"no RabbitMQ on {AMQP_URL} ({type(error).__name__}: {error})"
-        if os.environ.get("DPS_REQUIRE_EVERY_TEST"):
-            pytest.fail(f"{reason}; DPS_REQUIRE_EVERY_TEST forbids skipping")
-        pytest.skip(reason)
+        skip_for_lack_of(f"no RabbitMQ on {AMQP_URL} ({type(error).__name__}: {error})")
     await connection.close()
 
 
