@@ -517,7 +517,9 @@ def _fair_share_checks(results: RunResults) -> list[Check]:
         f"quiet client GET by id @{QUIET_CONNECTIONS} beside another's flood "
         f"@{FLOOD_CONNECTIONS}: >= {QUIET_SHARE:.0%} of its req/s alone, round by round"
     )
-    served_name = "quiet client beside the flood: 0 errors, every connection served"
+    served_name = (
+        "quiet client beside the flood and beside its twin: 0 errors, every connection served"
+    )
     flood_name = f"flooding client @{FLOOD_CONNECTIONS}: refused only with 429 or 503, no 5xx"
     fair = results.fair_share
     if fair is None:
@@ -530,8 +532,9 @@ def _fair_share_checks(results: RunResults) -> list[Check]:
         f"leaves it: median {fair.beside_twin.median_share:.0%} ({_rounds(fair.beside_twin)})"
     )
     quiet_failures = [
-        f"round {number}: {', '.join(reasons)}"
-        for number, run in enumerate(fair.quiet.changed, 1)
+        f"{beside} round {number}: {', '.join(reasons)}"
+        for beside, runs in (("flood", fair.quiet), ("twin", fair.beside_twin))
+        for number, run in enumerate(runs.changed, 1)
         if (reasons := starvation(run) + ([f"errors {run.error_kinds}"] if run.errors else []))
     ]
     tallies = [_statuses(flood) for flood in fair.floods]

@@ -22,6 +22,8 @@ from sqlalchemy.sql.expression import ClauseElement
 from db_postgres_service.core.config import Settings
 
 APPLICATION_NAME = "db-postgres-service"
+# asyncpg's own default, kept in session mode.
+ASYNCPG_STATEMENT_CACHE_SIZE = 100
 _ASYNCPG_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]  # untyped upstream
 StatementConnection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 # A pooled connection, or the command line's own.
@@ -41,7 +43,7 @@ def _statement_cache_size(settings: Settings) -> int:
     # asyncpg's cache names its prepared statements, and a named statement lives on one server
     # connection, which PgBouncer in transaction mode hands to someone else after each
     # transaction; unnamed ones are parsed anew in every round trip.
-    return 100 if settings.database_pool_mode == "session" else 0
+    return ASYNCPG_STATEMENT_CACHE_SIZE if settings.database_pool_mode == "session" else 0
 
 
 def connect_arguments(database_url: str) -> dict[str, Any]:
